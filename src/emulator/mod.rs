@@ -1,0 +1,1 @@
+//! emulator layer (filled by its issue).

@@ -1,0 +1,1 @@
+//! engine layer (filled by its issue).

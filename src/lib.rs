@@ -1,0 +1,11 @@
+//! drbook: a disaster-recovery runbook engine for Huawei Cloud SDRS.
+//!
+//! The crate is layered; imports run one way (see `ARCHITECTURE.md`):
+//! `cli` → `engine` → `runbook`, `store`, `sdrs`; `emulator` → `sdrs`.
+
+pub mod cli;
+pub mod emulator;
+pub mod engine;
+pub mod runbook;
+pub mod sdrs;
+pub mod store;

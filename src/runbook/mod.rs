@@ -1,0 +1,1 @@
+//! runbook layer (filled by its issue).

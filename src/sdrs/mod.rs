@@ -1,0 +1,1 @@
+//! sdrs layer (filled by its issue).

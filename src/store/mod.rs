@@ -1,0 +1,1 @@
+//! store layer (filled by its issue).
