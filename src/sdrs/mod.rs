@@ -1,1 +1,4 @@
-//! sdrs layer (filled by its issue).
+//! SDRS client layer: the operation table, wire models, request signer, errors and the client.
+//! The only module that knows about AK/SK.
+
+pub mod operations;
