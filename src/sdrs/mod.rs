@@ -2,3 +2,4 @@
 //! The only module that knows about AK/SK.
 
 pub mod operations;
+pub mod signer;
