@@ -1,0 +1,521 @@
+//! Tags of protected instances (reference 5.8): query by tags, batch add / delete, add one,
+//! delete one, list an instance's tags, list the project's tags.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Map, Value, json};
+
+use super::protected_instances::instance;
+use super::{ApiError, Call, Ctx, Reply, page_of};
+use crate::emulator::views;
+use crate::emulator::world::{ProtectedInstance, Tag};
+
+/// 5.8.2: "a resource has at most 10 tags".
+const MAX_TAGS: usize = 10;
+
+/// Characters a tag key or value may not contain (5.8.2 table 5-67): ASCII 0–31 and
+/// `* < > \ = , | /`.
+fn forbidden(c: char) -> bool {
+    c.is_ascii_control() || matches!(c, '*' | '<' | '>' | '\\' | '=' | ',' | '|' | '/')
+}
+
+fn check_key(key: &str) -> Result<(), ApiError> {
+    if key.trim().is_empty() {
+        return Err(ApiError::sdrs(
+            "SDRS.2205",
+            "tag key is blank or an empty string",
+        ));
+    }
+    if key.chars().count() > 36 || key.chars().any(forbidden) {
+        return Err(ApiError::sdrs(
+            "SDRS.2204",
+            format!("invalid tag key `{key}`: at most 36 characters, none of * < > \\ = , | /"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_value(key: &str, value: &str) -> Result<(), ApiError> {
+    if value.chars().count() > 43 || value.chars().any(forbidden) {
+        return Err(ApiError::sdrs(
+            "SDRS.2207",
+            format!(
+                "invalid value of tag `{key}`: at most 43 characters, none of * < > \\ = , | /"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Parses and validates a list of `{key, value}` tags. With `value_required`, every tag needs a
+/// value (an empty string is fine); duplicate keys are refused (A.1 SDRS.2209).
+pub fn parse_tags(value: &Value, value_required: bool) -> Result<Vec<Tag>, ApiError> {
+    let list = value
+        .as_array()
+        .ok_or_else(|| ApiError::invalid("tags must be a list of {key, value} objects"))?;
+    let mut tags = Vec::new();
+    let mut keys = BTreeSet::new();
+    for item in list {
+        let key = item.get("key").and_then(Value::as_str).unwrap_or("");
+        check_key(key)?;
+        let value = match item.get("value") {
+            Some(Value::String(v)) => v.clone(),
+            Some(Value::Null) | None if !value_required => String::new(),
+            Some(Value::Null) | None => {
+                return Err(ApiError::sdrs(
+                    "SDRS.2208",
+                    format!("tag `{key}` has no value"),
+                ));
+            }
+            Some(_) => {
+                return Err(ApiError::sdrs(
+                    "SDRS.2207",
+                    format!("the value of tag `{key}` must be a string"),
+                ));
+            }
+        };
+        check_value(key, &value)?;
+        if !keys.insert(key.to_owned()) {
+            return Err(ApiError::sdrs(
+                "SDRS.2209",
+                format!("tag key `{key}` appears twice"),
+            ));
+        }
+        tags.push(Tag {
+            key: key.to_owned(),
+            value,
+        });
+    }
+    Ok(tags)
+}
+
+/// 5.8.2 / 5.8.3: tags of an instance in a transitional status (being created or deleted) cannot
+/// change (A.1 SDRS.2221 / SDRS.2222).
+fn check_taggable(i: &ProtectedInstance, code: &str) -> Result<(), ApiError> {
+    if i.status.is_transitional() {
+        return Err(ApiError::sdrs(
+            code,
+            format!(
+                "protected instance {} is {}; its tags cannot change now",
+                i.id, i.status
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Adds or overwrites tags, keeping at most [`MAX_TAGS`].
+fn merge(ctx: &mut Ctx<'_>, id: &str, tags: Vec<Tag>) -> Result<(), ApiError> {
+    let i = instance(ctx.world, id)?;
+    check_taggable(i, "SDRS.2221")?;
+    let mut merged = i.tags.clone();
+    for tag in tags {
+        match merged.iter_mut().find(|t| t.key == tag.key) {
+            Some(existing) => existing.value = tag.value,
+            None => merged.push(tag),
+        }
+    }
+    if merged.len() > MAX_TAGS {
+        return Err(ApiError::sdrs(
+            "SDRS.2203",
+            format!(
+                "protected instance {id} would have {} tags; at most {MAX_TAGS}",
+                merged.len()
+            ),
+        ));
+    }
+    ctx.resource = Some(id.to_owned());
+    if let Some(i) = ctx.world.protected_instances.get_mut(id) {
+        i.tags = merged;
+        i.updated_at = ctx.now;
+    }
+    Ok(())
+}
+
+/// 5.8.2 `POST .../protected-instances/{id}/tags/action {"action": "create", "tags": [..]}`.
+pub fn batch_add(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
+    let id = call.param("protected_instance_id")?;
+    let f = call.fields()?;
+    let tags = parse_tags(f.get("tags").unwrap_or(&Value::Null), true)?;
+    if tags.is_empty() {
+        return Err(ApiError::sdrs("SDRS.2202", "the tag list is empty"));
+    }
+    merge(ctx, id, tags)?;
+    Ok(Reply::Empty)
+}
+
+/// 5.8.3 `POST .../tags/action {"action": "delete", "tags": [..]}`: deleting a tag that does
+/// not exist succeeds; a tag with a value is deleted only if the value matches.
+pub fn batch_delete(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
+    let id = call.param("protected_instance_id")?;
+    let f = call.fields()?;
+    let list = f
+        .get("tags")
+        .and_then(Value::as_array)
+        .ok_or_else(|| ApiError::invalid("tags is required"))?;
+    if list.is_empty() {
+        return Err(ApiError::sdrs("SDRS.2202", "the tag list is empty"));
+    }
+    let mut doomed = Vec::new();
+    for item in list {
+        let key = item.get("key").and_then(Value::as_str).unwrap_or("");
+        if key.trim().is_empty() {
+            return Err(ApiError::sdrs(
+                "SDRS.2205",
+                "tag key is blank or an empty string",
+            ));
+        }
+        doomed.push((
+            key.to_owned(),
+            item.get("value").and_then(Value::as_str).map(str::to_owned),
+        ));
+    }
+    let i = instance(ctx.world, id)?;
+    check_taggable(i, "SDRS.2222")?;
+    ctx.resource = Some(id.to_owned());
+    if let Some(i) = ctx.world.protected_instances.get_mut(id) {
+        i.tags.retain(|t| {
+            !doomed
+                .iter()
+                .any(|(k, v)| *k == t.key && v.as_ref().is_none_or(|v| *v == t.value))
+        });
+        i.updated_at = ctx.now;
+    }
+    Ok(Reply::Empty)
+}
+
+/// 5.8.4 `POST .../protected-instances/{id}/tags {"tag": {key, value}}`: overwrites.
+pub fn add(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
+    let id = call.param("protected_instance_id")?;
+    let f = call.fields()?;
+    let tag = f.get("tag").cloned().unwrap_or(Value::Null);
+    let tags = parse_tags(&Value::Array(vec![tag]), true)?;
+    merge(ctx, id, tags)?;
+    Ok(Reply::Empty)
+}
+
+/// 5.8.5 `DELETE .../protected-instances/{id}/tags/{key}`: "a key that does not exist is a 404".
+pub fn delete(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
+    let id = call.param("protected_instance_id")?;
+    let key = call.param("key")?;
+    if key.trim().is_empty() {
+        return Err(ApiError::sdrs(
+            "SDRS.2205",
+            "tag key is blank or an empty string",
+        ));
+    }
+    let i = instance(ctx.world, id)?;
+    check_taggable(i, "SDRS.2222")?;
+    if !i.tags.iter().any(|t| t.key == key) {
+        return Err(ApiError::sdrs(
+            "SDRS.2206",
+            format!("tag key `{key}` not found on protected instance {id}"),
+        ));
+    }
+    ctx.resource = Some(id.to_owned());
+    if let Some(i) = ctx.world.protected_instances.get_mut(id) {
+        i.tags.retain(|t| t.key != key);
+        i.updated_at = ctx.now;
+    }
+    Ok(Reply::Empty)
+}
+
+/// 5.8.6 `GET .../protected-instances/{id}/tags`.
+pub fn list(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
+    let id = call.param("protected_instance_id")?;
+    let i = instance(ctx.world, id)?;
+    let tags: Vec<Value> = i
+        .tags
+        .iter()
+        .map(|t| json!({"key": t.key, "value": t.value}))
+        .collect();
+    Ok(Reply::Json(json!({ "tags": tags })))
+}
+
+/// 5.8.7 `GET /v1/{project_id}/protected-instances/tags`: every key with its values.
+pub fn list_project(_call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
+    let mut keys: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for i in ctx.world.protected_instances.values() {
+        for t in &i.tags {
+            keys.entry(&t.key).or_default().insert(&t.value);
+        }
+    }
+    let tags: Vec<Value> = keys
+        .into_iter()
+        .map(|(k, v)| json!({"key": k, "values": v.into_iter().collect::<Vec<_>>()}))
+        .collect();
+    Ok(Reply::Json(json!({ "tags": tags })))
+}
+
+/// One `{key, values}` filter of 5.8.1 (table 5-59).
+struct TagFilter {
+    key: String,
+    values: Vec<String>,
+}
+
+impl TagFilter {
+    /// Whether an instance's tags satisfy this filter: it has the key, and (values empty) any
+    /// value or one of the values; a value starting with `*` matches by substring.
+    fn matches(&self, tags: &[Tag]) -> bool {
+        tags.iter().any(|t| {
+            t.key == self.key
+                && (self.values.is_empty()
+                    || self.values.iter().any(|v| match v.strip_prefix('*') {
+                        Some(fragment) => t.value.contains(fragment),
+                        None => t.value == *v,
+                    }))
+        })
+    }
+}
+
+fn tag_filters(fields: &Map<String, Value>, name: &str) -> Result<Vec<TagFilter>, ApiError> {
+    let Some(value) = fields.get(name) else {
+        return Ok(Vec::new());
+    };
+    let list = value
+        .as_array()
+        .ok_or_else(|| ApiError::invalid(format!("{name} must be a list of {{key, values}}")))?;
+    if list.len() > 10 {
+        return Err(ApiError::sdrs(
+            "SDRS.2203",
+            format!("{name} has {} keys; at most 10", list.len()),
+        ));
+    }
+    let mut seen = BTreeSet::new();
+    let mut filters = Vec::new();
+    for item in list {
+        let key = item.get("key").and_then(Value::as_str).unwrap_or("").trim();
+        if key.is_empty() {
+            return Err(ApiError::sdrs(
+                "SDRS.2205",
+                format!("{name}: a key is blank"),
+            ));
+        }
+        if !seen.insert(key.to_owned()) {
+            return Err(ApiError::sdrs(
+                "SDRS.2209",
+                format!("{name}: key `{key}` appears twice"),
+            ));
+        }
+        let values: Vec<String> = match item.get("values") {
+            Some(Value::Array(values)) => values
+                .iter()
+                .map(|v| v.as_str().unwrap_or("").trim().to_owned())
+                .collect(),
+            _ => {
+                return Err(ApiError::invalid(format!(
+                    "{name}: key `{key}` needs a values list (empty for any value)"
+                )));
+            }
+        };
+        if values.len() > 10 {
+            return Err(ApiError::sdrs(
+                "SDRS.2218",
+                format!(
+                    "{name}: key `{key}` has {} values; at most 10",
+                    values.len()
+                ),
+            ));
+        }
+        if values.iter().collect::<BTreeSet<_>>().len() != values.len() {
+            return Err(ApiError::sdrs(
+                "SDRS.2219",
+                format!("{name}: key `{key}` lists a value twice"),
+            ));
+        }
+        if values.iter().any(|v| v == "*") {
+            return Err(ApiError::sdrs(
+                "SDRS.2217",
+                format!("{name}: key `{key}`: `*` alone is not a value"),
+            ));
+        }
+        filters.push(TagFilter {
+            key: key.to_owned(),
+            values,
+        });
+    }
+    Ok(filters)
+}
+
+/// The `matches` of 5.8.1 (table 5-60): only `resource_name`, a case-insensitive substring, or
+/// an exact match when the value is empty.
+fn name_match(fields: &Map<String, Value>) -> Result<Option<String>, ApiError> {
+    let Some(value) = fields.get("matches") else {
+        return Ok(None);
+    };
+    let list = value
+        .as_array()
+        .ok_or_else(|| ApiError::invalid("matches must be a list of {key, value}"))?;
+    if list.is_empty() {
+        return Err(ApiError::sdrs(
+            "SDRS.2212",
+            "the matches parameter is empty",
+        ));
+    }
+    let mut found = None;
+    for item in list {
+        let key = item.get("key").and_then(Value::as_str).unwrap_or("");
+        if key.is_empty() {
+            return Err(ApiError::sdrs("SDRS.2213", "a key in matches is empty"));
+        }
+        if key != "resource_name" {
+            return Err(ApiError::sdrs(
+                "SDRS.2214",
+                format!("matches key `{key}`: only resource_name is supported"),
+            ));
+        }
+        if found.is_some() {
+            return Err(ApiError::sdrs(
+                "SDRS.2215",
+                "matches lists resource_name twice",
+            ));
+        }
+        let value = match item.get("value") {
+            Some(Value::String(v)) => v.clone(),
+            Some(Value::Null) | None => {
+                return Err(ApiError::sdrs("SDRS.2216", "a value in matches is null"));
+            }
+            Some(_) => {
+                return Err(ApiError::sdrs(
+                    "SDRS.2217",
+                    "a value in matches must be a string",
+                ));
+            }
+        };
+        if value.chars().count() > 255 {
+            return Err(ApiError::sdrs(
+                "SDRS.2217",
+                "a value in matches is over 255 characters",
+            ));
+        }
+        found = Some(value);
+    }
+    Ok(found)
+}
+
+/// A number that may arrive as a JSON string (Python SDK) or number (Terraform).
+fn text_of(value: Option<&Value>) -> Option<String> {
+    match value? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// 5.8.1 `POST /v1/{project_id}/protected-instances/resource_instances/action`.
+pub fn list_by_tags(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
+    let f = call.fields()?;
+    let action = f.get("action").and_then(Value::as_str).unwrap_or("");
+    if action != "filter" && action != "count" {
+        return Err(ApiError::sdrs(
+            "SDRS.2210",
+            format!("action `{action}`: action can be set to only filter or count"),
+        ));
+    }
+    let (limit, offset) = (text_of(f.get("limit")), text_of(f.get("offset")));
+    if action == "count" && (limit.is_some() || offset.is_some()) {
+        return Err(ApiError::sdrs(
+            "SDRS.2211",
+            "limit and offset are not supported when action is set to count",
+        ));
+    }
+    let (limit, offset) = page_of(limit.as_deref(), offset.as_deref()).map_err(|e| {
+        if e.code == "SDRS.0221" {
+            ApiError::sdrs(
+                "SDRS.2220",
+                "minimum and maximum values of limit are 1 and 1000 respectively",
+            )
+        } else {
+            e
+        }
+    })?;
+    let tags = tag_filters(&f, "tags")?;
+    let tags_any = tag_filters(&f, "tags_any")?;
+    let not_tags = tag_filters(&f, "not_tags")?;
+    let not_tags_any = tag_filters(&f, "not_tags_any")?;
+    let name = name_match(&f)?;
+    let w = &*ctx.world;
+    let mut found: Vec<&ProtectedInstance> = w
+        .protected_instances
+        .values()
+        .filter(|i| tags.iter().all(|t| t.matches(&i.tags)))
+        .filter(|i| tags_any.is_empty() || tags_any.iter().any(|t| t.matches(&i.tags)))
+        .filter(|i| not_tags.is_empty() || !not_tags.iter().all(|t| t.matches(&i.tags)))
+        .filter(|i| !not_tags_any.iter().any(|t| t.matches(&i.tags)))
+        .filter(|i| match &name {
+            None => true,
+            Some(v) if v.is_empty() => i.name.is_empty(),
+            Some(v) => i.name.to_lowercase().contains(&v.to_lowercase()),
+        })
+        .collect();
+    found.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.id.cmp(&b.id)));
+    let total = found.len();
+    if action == "count" {
+        return Ok(Reply::Json(json!({ "total_count": total })));
+    }
+    let resources: Vec<Value> = found
+        .into_iter()
+        .skip(offset)
+        .take(limit)
+        .map(|i| {
+            json!({
+                "resource_id": i.id,
+                "resource_detail": views::protected_instance(w, i),
+                "tags": i.tags.iter().map(|t| json!({"key": t.key, "value": t.value})).collect::<Vec<_>>(),
+                "resource_name": i.name,
+            })
+        })
+        .collect();
+    Ok(Reply::Json(
+        json!({ "resources": resources, "total_count": total }),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tag(k: &str, v: &str) -> Tag {
+        Tag {
+            key: k.into(),
+            value: v.into(),
+        }
+    }
+
+    #[test]
+    fn tag_rules_of_the_reference() {
+        assert!(parse_tags(&json!([{"key": "env", "value": ""}]), true).is_ok());
+        let code = |v: Value| parse_tags(&v, true).map_err(|e| e.code);
+        assert_eq!(
+            code(json!([{"key": "", "value": "x"}])),
+            Err("SDRS.2205".into())
+        );
+        assert_eq!(
+            code(json!([{"key": "a/b", "value": "x"}])),
+            Err("SDRS.2204".into())
+        );
+        assert_eq!(
+            code(json!([{"key": "a", "value": "x=y"}])),
+            Err("SDRS.2207".into())
+        );
+        assert_eq!(code(json!([{"key": "a"}])), Err("SDRS.2208".into()));
+        assert_eq!(
+            code(json!([{"key": "a", "value": "1"}, {"key": "a", "value": "2"}])),
+            Err("SDRS.2209".into())
+        );
+    }
+
+    #[test]
+    fn tag_filters_match_values_exactly_or_by_fragment() {
+        let tags = vec![tag("env", "production"), tag("tier", "web")];
+        let f = |key: &str, values: &[&str]| TagFilter {
+            key: key.into(),
+            values: values.iter().map(|s| (*s).to_owned()).collect(),
+        };
+        assert!(f("env", &[]).matches(&tags));
+        assert!(f("env", &["staging", "production"]).matches(&tags));
+        assert!(f("env", &["*duct"]).matches(&tags));
+        assert!(!f("env", &["prod"]).matches(&tags));
+        assert!(!f("owner", &[]).matches(&tags));
+    }
+}
