@@ -16,6 +16,17 @@ pub enum Method {
 }
 
 impl Method {
+    /// Reads an HTTP method name (upper case, as on the wire).
+    pub fn parse(method: &str) -> Option<Method> {
+        match method {
+            "GET" => Some(Method::Get),
+            "POST" => Some(Method::Post),
+            "PUT" => Some(Method::Put),
+            "DELETE" => Some(Method::Delete),
+            _ => None,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Method::Get => "GET",
@@ -327,7 +338,8 @@ pub static SDRS_OPERATIONS: &[Operation] = &[
     op!("create_disaster_recovery_drill", "sdrs.drill.create", "5.7.1", Post "/v1/{project_id}/disaster-recovery-drills",
         path: [], query: [],
         body: Body::Wrapped { key: "disaster_recovery_drill", fields: &[
-            req("server_group_id", Str), req("drill_vpc_id", Str), req("name", Str),
+            // drill_vpc_id is optional in both references (the service then creates a drill VPC).
+            req("server_group_id", Str), opt("drill_vpc_id", Str), req("name", Str),
         ]},
         job: true, status: 200, Mutating, "Create a DR drill (drill servers in an isolated VPC)"),
     op!("delete_disaster_recovery_drill", "sdrs.drill.delete", "5.7.2", Delete "/v1/{project_id}/disaster-recovery-drills/{disaster_recovery_drill_id}",
@@ -491,7 +503,235 @@ pub fn by_name(name: &str) -> Option<&'static Operation> {
     all().find(|op| op.name == name)
 }
 
+const fn same_name(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// The operation with this SDK method name, resolved at compile time when used in a `const`:
+/// `const OP: &Operation = operations::find("show_job_status");` fails to build on a typo.
+pub const fn find(name: &str) -> &'static Operation {
+    let mut i = 0;
+    while i < SDRS_OPERATIONS.len() {
+        if same_name(SDRS_OPERATIONS[i].name, name) {
+            return &SDRS_OPERATIONS[i];
+        }
+        i += 1;
+    }
+    let mut j = 0;
+    while j < ECS_OPERATIONS.len() {
+        if same_name(ECS_OPERATIONS[j].name, name) {
+            return &ECS_OPERATIONS[j];
+        }
+        j += 1;
+    }
+    panic!("operations::find: no operation with this SDK method name")
+}
+
+const TAG: [Param; 2] = [req("key", Str), req("value", Str)];
+const TAG_FILTER: [Param; 2] = [req("key", Str), req("values", Kind::StringList)];
+const ID: [Param; 1] = [req("id", Str)];
+
+/// Members of the objects inside `Object` / `ObjectList` inputs, in SDK declaration order:
+/// (operation, input, members). The request builder checks the required members and writes the
+/// members in this order (unknown members follow, unchanged), so bodies match the SDK's bytes.
+static ITEM_FIELDS: &[(&str, &str, &[Param])] = &[
+    ("create_protected_instance", "tags", &TAG),
+    ("add_protected_instance_nic", "security_groups", &ID),
+    (
+        "batch_create_protected_instances",
+        "servers",
+        &[req("server_id", Str), opt("flavorRef", Str)],
+    ),
+    ("batch_create_protected_instances", "tags", &TAG),
+    (
+        "batch_delete_protected_instances",
+        "protected_instances",
+        &ID,
+    ),
+    ("list_protected_instances_by_tags", "tags", &TAG_FILTER),
+    ("list_protected_instances_by_tags", "tags_any", &TAG_FILTER),
+    ("list_protected_instances_by_tags", "not_tags", &TAG_FILTER),
+    (
+        "list_protected_instances_by_tags",
+        "not_tags_any",
+        &TAG_FILTER,
+    ),
+    (
+        "list_protected_instances_by_tags",
+        "matches",
+        &[req("key", Str), req("value", Str)],
+    ),
+    ("batch_add_tags", "tags", &TAG),
+    // Deleting by key alone removes every value of the key.
+    (
+        "batch_delete_tags",
+        "tags",
+        &[req("key", Str), opt("value", Str)],
+    ),
+    ("add_protected_instance_tags", "tag", &TAG),
+    ("batch_stop_servers", "servers", &ID),
+    ("batch_start_servers", "servers", &ID),
+];
+
+impl Operation {
+    /// The members of the objects of an `Object` / `ObjectList` input, when the reference
+    /// describes them.
+    pub fn item_fields(&self, input: &str) -> Option<&'static [Param]> {
+        ITEM_FIELDS
+            .iter()
+            .find(|(op, name, _)| *op == self.name && *name == input)
+            .map(|(_, _, fields)| *fields)
+    }
+
+    /// The `Content-Type` the official SDK sends: with a charset for operations that declare a
+    /// body (even when it is empty), plain JSON for the rest, GETs included.
+    pub fn content_type(&self) -> &'static str {
+        match self.body {
+            Body::None => "application/json",
+            // The SDK lower-cases the declared `application/json;charset=UTF-8`.
+            Body::Wrapped { .. } | Body::TopLevel { .. } => "application/json;charset=utf-8",
+        }
+    }
+}
+
+/// An incoming request matched to its operation (see [`identify`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identified {
+    pub operation: &'static Operation,
+    /// The `{project_id}` segment, percent-decoded, when the path has one.
+    pub project_id: Option<String>,
+    /// The other path parameters in template order, percent-decoded.
+    pub path_params: Vec<(&'static str, String)>,
+}
+
+impl Identified {
+    /// A path parameter by name.
+    pub fn path_param(&self, name: &str) -> Option<&str> {
+        self.path_params
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn decode_segment(segment: &str) -> String {
+    percent_encoding::percent_decode_str(segment)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// Whether a request body selects this operation among those sharing its method and path: the
+/// four protection-group actions by their top-level key, the two tag batch writes by `action`, the
+/// two ECS server actions by `os-stop` / `os-start`.
+fn body_selects(op: &Operation, body: Option<&serde_json::Value>) -> bool {
+    match op.body {
+        Body::Wrapped { key, .. } => body.and_then(|b| b.get(key)).is_some(),
+        Body::TopLevel { fixed, .. } => fixed.iter().all(|(name, value)| {
+            body.and_then(|b| b.get(*name)).and_then(|v| v.as_str()) == Some(*value)
+        }),
+        Body::None => true,
+    }
+}
+
+fn split_path(raw_path: &str) -> Vec<&str> {
+    let path = raw_path.split(['?', '#']).next().unwrap_or("");
+    let trimmed = if path.len() > 1 {
+        path.strip_suffix('/').unwrap_or(path)
+    } else {
+        path
+    };
+    trimmed.split('/').collect()
+}
+
+/// Identifies the operation of a request from its method, raw path (as received, query allowed)
+/// and JSON body, among the operations of `services`. Literal path segments beat placeholders
+/// (`GET /protected-instances/tags` is the project-tag list, not a protected instance called
+/// `tags`); operations that share method and path are told apart by the body (see
+/// [`body_selects`]). `None` when nothing matches, or when a shared path's body selects none of
+/// its operations (the emulator answers that with `SDRS.0206`, invalid action).
+pub fn identify_in(
+    services: &[Service],
+    method: Method,
+    raw_path: &str,
+    body: Option<&serde_json::Value>,
+) -> Option<Identified> {
+    let segments = split_path(raw_path);
+    // (literal segments matched, operation, project id, path parameters)
+    let mut candidates: Vec<(usize, Identified)> = Vec::new();
+    for op in all().filter(|op| op.method == method && services.contains(&op.service)) {
+        let template = split_path(op.path);
+        if template.len() != segments.len() {
+            continue;
+        }
+        let mut literal = 0;
+        let mut project_id = None;
+        let mut path_params = Vec::new();
+        let mut matched = true;
+        for (t, s) in template.iter().zip(&segments) {
+            if let Some(name) = t.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
+                if s.is_empty() {
+                    matched = false;
+                    break;
+                }
+                if name == "project_id" {
+                    project_id = Some(decode_segment(s));
+                } else if let Some(p) = op.path_params.iter().find(|p| p.name == name) {
+                    path_params.push((p.name, decode_segment(s)));
+                }
+            } else if t == s {
+                literal += 1;
+            } else {
+                matched = false;
+                break;
+            }
+        }
+        if matched {
+            candidates.push((
+                literal,
+                Identified {
+                    operation: op,
+                    project_id,
+                    path_params,
+                },
+            ));
+        }
+    }
+    let best_score = candidates.iter().map(|(score, _)| *score).max()?;
+    let mut best: Vec<Identified> = candidates
+        .into_iter()
+        .filter(|(score, _)| *score == best_score)
+        .map(|(_, identified)| identified)
+        .collect();
+    if best.len() == 1 {
+        return best.pop();
+    }
+    best.into_iter()
+        .find(|identified| body_selects(identified.operation, body))
+}
+
+/// [`identify_in`] over every operation. `GET /v1/{project_id}/jobs/{job_id}` is both the SDRS
+/// and the ECS job query; this resolves it to SDRS `show_job_status` (SDRS rows come first).
+pub fn identify(
+    method: Method,
+    raw_path: &str,
+    body: Option<&serde_json::Value>,
+) -> Option<Identified> {
+    identify_in(&[Service::Sdrs, Service::Ecs], method, raw_path, body)
+}
+
 #[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests unwrap what they just built")]
 mod tests {
     use super::*;
     use std::collections::HashSet;
@@ -550,5 +790,154 @@ mod tests {
                 );
             }
         }
+    }
+
+    fn sample_path(op: &Operation) -> String {
+        op.path
+            .replace("{project_id}", "proj-1")
+            .split('/')
+            .map(
+                |seg| match seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                    Some(name) => format!("{name}%20v"),
+                    None => seg.to_owned(),
+                },
+            )
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+
+    fn sample_body(op: &Operation) -> Option<serde_json::Value> {
+        match op.body {
+            Body::None => None,
+            Body::Wrapped { key, .. } => Some(serde_json::json!({ key: {} })),
+            Body::TopLevel { fixed, .. } => {
+                let mut map = serde_json::Map::new();
+                for (name, value) in fixed {
+                    map.insert((*name).to_owned(), serde_json::Value::from(*value));
+                }
+                Some(serde_json::Value::Object(map))
+            }
+        }
+    }
+
+    #[test]
+    fn every_operation_identifies_itself_from_method_path_and_body() {
+        for op in all() {
+            let path = sample_path(op);
+            let body = sample_body(op);
+            let found = identify_in(&[op.service], op.method, &path, body.as_ref())
+                .unwrap_or_else(|| panic!("{} not identified from {path}", op.name));
+            assert_eq!(found.operation.name, op.name, "{path}");
+            for param in op.path_params {
+                assert_eq!(
+                    found.path_param(param.name),
+                    Some(format!("{} v", param.name).as_str()),
+                    "{}",
+                    op.name
+                );
+            }
+            if op.path.contains("{project_id}") {
+                assert_eq!(found.project_id.as_deref(), Some("proj-1"));
+            }
+        }
+    }
+
+    #[test]
+    fn literal_segments_beat_placeholders() {
+        let tags = identify(Method::Get, "/v1/p/protected-instances/tags", None).unwrap();
+        assert_eq!(tags.operation.name, "list_protected_instances_project_tags");
+        let show = identify(Method::Get, "/v1/p/protected-instances/pi-1?x=1", None).unwrap();
+        assert_eq!(show.operation.name, "show_protected_instance");
+        assert_eq!(show.path_param("protected_instance_id"), Some("pi-1"));
+        let batch = identify(Method::Delete, "/v1/p/task-center/failure-jobs/batch", None).unwrap();
+        assert_eq!(batch.operation.name, "delete_all_server_group_failure_jobs");
+        let one = identify(Method::Delete, "/v1/p/task-center/failure-jobs/fj-1", None).unwrap();
+        assert_eq!(one.operation.name, "delete_failure_job");
+        let root = identify(Method::Get, "/", None).unwrap();
+        assert_eq!(root.operation.name, "list_api_versions");
+        let version = identify(Method::Get, "/v1/", None).unwrap();
+        assert_eq!(version.operation.name, "show_specified_api_version");
+        assert_eq!(version.path_param("api_version"), Some("v1"));
+    }
+
+    #[test]
+    fn shared_paths_are_told_apart_by_the_body() {
+        let path = "/v1/p/server-groups/sg-1/action";
+        for (key, name) in [
+            ("start-server-group", "start_protection_group"),
+            ("stop-server-group", "stop_protection_group"),
+            ("failover-server-group", "start_failover_protection_group"),
+            ("reverse-server-group", "start_reverse_protection_group"),
+        ] {
+            let body = serde_json::json!({ key: {} });
+            assert_eq!(
+                identify(Method::Post, path, Some(&body))
+                    .unwrap()
+                    .operation
+                    .name,
+                name
+            );
+        }
+        let unknown = serde_json::json!({"explode-server-group": {}});
+        assert!(identify(Method::Post, path, Some(&unknown)).is_none());
+        assert!(identify(Method::Post, path, None).is_none());
+        let tags = "/v1/p/protected-instances/pi/tags/action";
+        let delete = serde_json::json!({"tags": [], "action": "delete"});
+        assert_eq!(
+            identify(Method::Post, tags, Some(&delete))
+                .unwrap()
+                .operation
+                .name,
+            "batch_delete_tags"
+        );
+        let stop = serde_json::json!({"os-stop": {"servers": []}});
+        assert_eq!(
+            identify(Method::Post, "/v1/p/cloudservers/action", Some(&stop))
+                .unwrap()
+                .operation
+                .name,
+            "batch_stop_servers"
+        );
+        // The job query path is shared by SDRS and ECS; the caller picks the service.
+        let job = "/v1/p/jobs/j-1";
+        assert_eq!(
+            identify(Method::Get, job, None).unwrap().operation.name,
+            "show_job_status"
+        );
+        assert_eq!(
+            identify_in(&[Service::Ecs], Method::Get, job, None)
+                .unwrap()
+                .operation
+                .name,
+            "show_ecs_job"
+        );
+    }
+
+    #[test]
+    fn find_resolves_names_and_item_fields_cover_every_object_input() {
+        assert_eq!(
+            find("show_job_status").path,
+            "/v1/{project_id}/jobs/{job_id}"
+        );
+        assert_eq!(find("show_ecs_job").service, Service::Ecs);
+        for op in all() {
+            for input in op.inputs() {
+                if matches!(input.kind, Kind::Object | Kind::ObjectList) {
+                    assert!(
+                        op.item_fields(input.name).is_some(),
+                        "{}.{} has no item fields",
+                        op.name,
+                        input.name
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn drill_vpc_is_optional_as_in_the_2023_reference() {
+        let fields = find("create_disaster_recovery_drill").body.fields();
+        let vpc = fields.iter().find(|p| p.name == "drill_vpc_id").unwrap();
+        assert!(!vpc.required);
     }
 }
