@@ -25,7 +25,7 @@ pub fn new_mac() -> String {
 
 /// The settled status an instance of this group has when it follows the group.
 pub fn instance_following(world: &World, group_id: &str) -> InstanceStatus {
-    match world.protection_groups.get(group_id).map(|g| g.status) {
+    match world.protection_groups.get(group_id).map(|g| &g.status) {
         Some(GroupStatus::Protected) => InstanceStatus::Protected,
         Some(GroupStatus::FailedOver) => InstanceStatus::FailedOver,
         _ => InstanceStatus::Available,
@@ -34,7 +34,7 @@ pub fn instance_following(world: &World, group_id: &str) -> InstanceStatus {
 
 /// The settled status a replication pair of this group has when it follows the group.
 pub fn pair_following(world: &World, group_id: &str) -> PairStatus {
-    match world.protection_groups.get(group_id).map(|g| g.status) {
+    match world.protection_groups.get(group_id).map(|g| &g.status) {
         Some(GroupStatus::Protected) => PairStatus::Protected,
         Some(GroupStatus::FailedOver) => PairStatus::FailedOver,
         _ => PairStatus::Available,
@@ -42,20 +42,20 @@ pub fn pair_following(world: &World, group_id: &str) -> PairStatus {
 }
 
 /// Resolves where a row lands: `None` means the resource is removed.
-fn land<S: Copy>(next: Next<S>, previous: S, following: S) -> Option<S> {
+fn land<S: Clone>(next: &Next<S>, previous: &S, following: S) -> Option<S> {
     match next {
-        Next::To(s) => Some(s),
+        Next::To(s) => Some(s.clone()),
         Next::FollowGroup => Some(following),
-        Next::Previous => Some(previous),
+        Next::Previous => Some(previous.clone()),
         Next::Removed => None,
     }
 }
 
-fn pick<S: Copy>(rule: &Rule<S>, success: bool) -> Next<S> {
+fn pick<S>(rule: &Rule<S>, success: bool) -> &Next<S> {
     if success {
-        rule.on_success
+        &rule.on_success
     } else {
-        rule.on_failure
+        &rule.on_failure
     }
 }
 
@@ -114,12 +114,12 @@ pub fn finish(world: &mut World, job_id: &str, now: Timestamp) {
         } else {
             JobStatus::Success
         };
-        job.status = status;
+        job.status = status.clone();
         job.end_time = Some(now);
         job.error_code = failure.as_ref().map(|f| f.code.clone());
         job.fail_reason = failure.as_ref().map(|f| f.reason.clone());
         for sub in &mut job.sub_jobs {
-            sub.status = status;
+            sub.status = status.clone();
             sub.end_time = Some(now);
             sub.error_code = failure.as_ref().map(|f| f.code.clone());
             sub.fail_reason = failure.as_ref().map(|f| f.reason.clone());
@@ -147,7 +147,7 @@ fn succeed(world: &mut World, effect: &Effect, now: Timestamp) {
             let following = instance_following(world, group);
             for id in instances {
                 if let (Some(i), Some(rule)) = (world.protected_instances.get_mut(id), rule) {
-                    if let Some(s) = land(rule.on_success, i.status, following) {
+                    if let Some(s) = land(&rule.on_success, &i.status, following.clone()) {
                         i.status = s;
                     }
                     i.updated_at = now;
@@ -196,7 +196,7 @@ fn succeed(world: &mut World, effect: &Effect, now: Timestamp) {
                     }
                 }
             }
-            restore_instance(world, instance, *previous, now);
+            restore_instance(world, instance, previous.clone(), now);
         }
         Effect::DeleteNic {
             instance,
@@ -229,7 +229,7 @@ fn succeed(world: &mut World, effect: &Effect, now: Timestamp) {
                     }
                 }
             }
-            restore_instance(world, instance, *previous, now);
+            restore_instance(world, instance, previous.clone(), now);
         }
         Effect::Resize {
             instance,
@@ -254,7 +254,7 @@ fn succeed(world: &mut World, effect: &Effect, now: Timestamp) {
                 world.protected_instances.get_mut(instance),
                 row(rules::protected_instance::RULES, Action::Resize),
             ) {
-                if let Some(s) = land(rule.on_success, i.status, following) {
+                if let Some(s) = land(&rule.on_success, &i.status, following.clone()) {
                     i.status = s;
                 }
                 i.updated_at = now;
@@ -299,7 +299,7 @@ fn succeed(world: &mut World, effect: &Effect, now: Timestamp) {
             };
             for id in servers {
                 if let Some(s) = world.servers.get_mut(id) {
-                    s.status = status;
+                    s.status = status.clone();
                     s.updated_at = now;
                 }
             }
@@ -324,7 +324,7 @@ fn fail(world: &mut World, effect: &Effect, now: Timestamp) -> Vec<Failed> {
                 world.protection_groups.get_mut(group),
                 row(rules::protection_group::RULES, action),
             ) {
-                if let Some(s) = land(rule.on_failure, g.status, g.status) {
+                if let Some(s) = land(&rule.on_failure, &g.status, g.status.clone()) {
                     g.status = s;
                 }
                 g.updated_at = now;
@@ -363,7 +363,7 @@ fn fail(world: &mut World, effect: &Effect, now: Timestamp) -> Vec<Failed> {
             };
             for id in instances {
                 if let Some(i) = world.protected_instances.get_mut(id) {
-                    if let Some(s) = land(rule.on_failure, i.status, i.status) {
+                    if let Some(s) = land(&rule.on_failure, &i.status, i.status.clone()) {
                         i.status = s;
                     }
                     i.updated_at = now;
@@ -398,7 +398,7 @@ fn fail(world: &mut World, effect: &Effect, now: Timestamp) -> Vec<Failed> {
             } else {
                 Action::DeleteNic
             };
-            restore_instance(world, instance, *previous, now);
+            restore_instance(world, instance, previous.clone(), now);
             if let (Some(i), Some(rule)) = (
                 world.protected_instances.get(instance),
                 row(rules::protected_instance::RULES, action),
@@ -417,7 +417,7 @@ fn fail(world: &mut World, effect: &Effect, now: Timestamp) -> Vec<Failed> {
                 world.protected_instances.get_mut(instance),
                 row(rules::protected_instance::RULES, Action::Resize),
             ) {
-                if let Some(s) = land(rule.on_failure, i.status, i.status) {
+                if let Some(s) = land(&rule.on_failure, &i.status, i.status.clone()) {
                     i.status = s;
                 }
                 i.updated_at = now;
@@ -464,7 +464,7 @@ fn fail(world: &mut World, effect: &Effect, now: Timestamp) -> Vec<Failed> {
                 world.drills.get_mut(drill),
                 row(rules::drill::RULES, action),
             ) {
-                if let Some(s) = land(rule.on_failure, d.status, DrillStatus::Error) {
+                if let Some(s) = land(&rule.on_failure, &d.status, DrillStatus::Error) {
                     d.status = s;
                 }
                 d.updated_at = now;
@@ -512,12 +512,7 @@ fn settle_pair(world: &mut World, pair: &str, action: Action, success: bool, now
         world.replication_pairs.get_mut(pair),
         row(rules::replication::RULES, action),
     ) {
-        let next = if success {
-            rule.on_success
-        } else {
-            rule.on_failure
-        };
-        if let Some(s) = land(next, p.status, following) {
+        if let Some(s) = land(pick(rule, success), &p.status, following) {
             p.status = s;
         }
         p.updated_at = now;
@@ -552,7 +547,7 @@ fn finish_group_action(
     let instance_rule = row(rules::protected_instance::RULES, plan.action);
     let pair_rule = row(rules::replication::RULES, plan.action);
     if let (Some(g), Some(rule)) = (world.protection_groups.get_mut(group), group_rule) {
-        if let Some(s) = land(pick(rule, success), g.status, g.status) {
+        if let Some(s) = land(pick(rule, success), &g.status, g.status.clone()) {
             g.status = s;
         }
         if success {
@@ -567,7 +562,7 @@ fn finish_group_action(
             continue;
         }
         if let Some(rule) = instance_rule
-            && let Some(s) = land(pick(rule, success), i.status, i.status)
+            && let Some(s) = land(pick(rule, success), &i.status, i.status.clone())
         {
             i.status = s;
         }
@@ -581,7 +576,7 @@ fn finish_group_action(
             continue;
         }
         if let Some(rule) = pair_rule
-            && let Some(s) = land(pick(rule, success), p.status, p.status)
+            && let Some(s) = land(pick(rule, success), &p.status, p.status.clone())
         {
             p.status = s;
         }
@@ -754,7 +749,7 @@ fn create_drill_servers(world: &mut World, drill: &str, now: Timestamp) {
         row(rules::drill::RULES, Action::CreateDrill),
     ) {
         d.drill_servers = drill_servers;
-        if let Some(s) = land(rule.on_success, d.status, DrillStatus::Available) {
+        if let Some(s) = land(&rule.on_success, &d.status, DrillStatus::Available) {
             d.status = s;
         }
         d.updated_at = now;

@@ -13,37 +13,13 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
 
 use super::keyed::HasId;
 use super::rules::Action;
-use super::timefmt;
 use super::world::{InstanceStatus, Station, World};
 
-/// `status` of a job (5.1.1): `SUCCESS`, `RUNNING`, `FAIL`, `INIT`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum JobStatus {
-    Init,
-    Running,
-    Success,
-    Fail,
-}
-
-impl JobStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobStatus::Init => "INIT",
-            JobStatus::Running => "RUNNING",
-            JobStatus::Success => "SUCCESS",
-            JobStatus::Fail => "FAIL",
-        }
-    }
-
-    pub fn is_finished(self) -> bool {
-        matches!(self, JobStatus::Success | JobStatus::Fail)
-    }
-}
+/// `status` of a job (5.1.1): `SUCCESS`, `RUNNING`, `FAIL`, `INIT` (the wire enum).
+pub use crate::sdrs::models::JobStatus;
 
 /// Which API a job belongs to; it decides the shape of `GET /v1/{project_id}/jobs/{job_id}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -228,21 +204,6 @@ impl FailureJob {
     pub fn is_group_level(&self) -> bool {
         self.resource_type == "server_groups"
     }
-
-    pub fn to_json(&self) -> Value {
-        json!({
-            "job_type": self.job_type,
-            "job_status": "FAIL",
-            "begin_time": timefmt::job(self.begin_time),
-            "job_id": self.job_id,
-            "failure_status": self.failure_status,
-            "resource_id": self.resource_id,
-            "resource_name": self.resource_name,
-            "error_code": self.error_code,
-            "fail_reason": self.fail_reason,
-            "resource_type": self.resource_type,
-        })
-    }
 }
 
 /// A fresh job id: 32 lower-case hex digits, like the service's.
@@ -331,85 +292,13 @@ pub fn entities<const N: usize>(pairs: [(&str, &str); N]) -> BTreeMap<String, St
         .collect()
 }
 
-fn time_or_null(at: Option<Timestamp>) -> Value {
-    at.map_or(Value::Null, |t| Value::String(timefmt::job(t)))
-}
-
-fn sub_job_json(sub: &SubJob, service: JobService) -> Value {
-    let entities: Map<String, Value> = sub
-        .entities
-        .iter()
-        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-        .collect();
-    json!({
-        "status": sub.status.as_str(),
-        "entities": entities,
-        "job_id": sub.job_id,
-        "job_type": sub.job_type,
-        "begin_time": timefmt::job(sub.begin_time),
-        "end_time": match service {
-            JobService::Sdrs => time_or_null(sub.end_time),
-            JobService::Ecs => Value::String(sub.end_time.map(timefmt::job).unwrap_or_default()),
-        },
-        "error_code": sub.error_code,
-        "fail_reason": sub.fail_reason,
-    })
-}
-
 impl Job {
-    /// The body of `GET /v1/{project_id}/jobs/{job_id}`: 5.1.1 for SDRS jobs, the ECS job shape
-    /// (`entities.sub_jobs_total`, empty `end_time` while running) for ECS jobs.
-    pub fn to_json(&self) -> Value {
-        let mut entities: Map<String, Value> = self
-            .entities
-            .iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-            .collect();
-        let subs: Vec<Value> = self
-            .sub_jobs
-            .iter()
-            .map(|s| sub_job_json(s, self.service))
-            .collect();
-        match self.service {
-            JobService::Sdrs => {
-                if !self.strings_only {
-                    // 5.1.1 table 5-1: "an empty list when there is no sub-job".
-                    entities.insert("sub_jobs".to_owned(), Value::Array(subs));
-                }
-                json!({
-                    "status": self.status.as_str(),
-                    "entities": entities,
-                    "job_id": self.id,
-                    "job_type": self.job_type,
-                    "begin_time": timefmt::job(self.begin_time),
-                    "end_time": time_or_null(self.end_time),
-                    "error_code": self.error_code,
-                    "fail_reason": self.fail_reason,
-                })
-            }
-            JobService::Ecs => {
-                entities.insert("sub_jobs_total".to_owned(), json!(self.sub_jobs.len()));
-                entities.insert("sub_jobs".to_owned(), Value::Array(subs));
-                json!({
-                    "status": self.status.as_str(),
-                    "entities": entities,
-                    "job_id": self.id,
-                    "job_type": self.job_type,
-                    "begin_time": timefmt::job(self.begin_time),
-                    "end_time": self.end_time.map(timefmt::job).unwrap_or_default(),
-                    "error_code": self.error_code,
-                    "fail_reason": self.fail_reason,
-                })
-            }
-        }
-    }
-
     /// The next emulated instant at which this job changes, if any.
     pub fn next_change(&self) -> Option<Timestamp> {
         match self.status {
             JobStatus::Init => Some(self.running_at),
             JobStatus::Running => self.due,
-            JobStatus::Success | JobStatus::Fail => None,
+            _ => None,
         }
     }
 }
@@ -449,6 +338,7 @@ pub fn next_change(world: &World) -> Option<Timestamp> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{Value, json};
 
     fn schedule(latency_ms: u64, hang: bool) -> Schedule {
         Schedule {
@@ -505,7 +395,7 @@ mod tests {
             Effect::CreateGroup { group: "g1".into() },
             &schedule(0, false),
         );
-        let v = job.to_json();
+        let v = crate::emulator::views::job(&job);
         assert_eq!(v["status"], "INIT");
         assert_eq!(v["job_type"], "createProtectionGroupNoCG");
         assert_eq!(v["entities"]["server_group_id"], "g1");
@@ -529,7 +419,7 @@ mod tests {
             &schedule(0, false),
         );
         job.strings_only = true;
-        let v = job.to_json();
+        let v = crate::emulator::views::job(&job);
         let entities = v["entities"].as_object().cloned().unwrap_or_default();
         assert!(entities.values().all(Value::is_string), "{v}");
     }
@@ -551,7 +441,7 @@ mod tests {
             entities([("server_id", "s1")]),
             Timestamp::UNIX_EPOCH,
         ));
-        let v = job.to_json();
+        let v = crate::emulator::views::job(&job);
         assert_eq!(v["entities"]["sub_jobs_total"], 1);
         assert_eq!(v["entities"]["sub_jobs"][0]["entities"]["server_id"], "s1");
         assert_eq!(v["end_time"], "");

@@ -1,17 +1,13 @@
-//! Which operation a request is: matched against the path templates of
-//! `sdrs::operations` (the single operation table), then told apart by body where several
-//! operations share a method and path (the four group actions, the two tag batches, ECS stop and
-//! start).
-//!
-//! Seam: the sdrs helper is adding an equivalent matcher to `sdrs::operations`; until it lands
-//! this one serves, and it derives everything from the same table.
+//! Which operation a request is, using `sdrs::operations::identify` (the one matcher over the one
+//! operation table), plus the one distinction it does not make: a path that names an action
+//! endpoint whose body selects none of its operations (answered with "invalid action") versus a
+//! path no operation has (answered 404).
 
 use std::collections::BTreeMap;
 
-use percent_encoding::percent_decode_str;
 use serde_json::Value;
 
-use crate::sdrs::operations::{self, Body, Operation};
+use crate::sdrs::operations::{self, Body, Method, Operation};
 
 /// The outcome of routing a request.
 #[derive(Debug)]
@@ -31,98 +27,73 @@ pub enum Route {
     NotFound,
 }
 
-fn segments(path: &str) -> Vec<&str> {
-    let trimmed = if path.len() > 1 {
-        path.strip_suffix('/').unwrap_or(path)
-    } else {
-        path
-    };
-    trimmed.split('/').collect()
+fn method_of(text: &str) -> Option<Method> {
+    [Method::Get, Method::Post, Method::Put, Method::Delete]
+        .into_iter()
+        .find(|m| m.as_str().eq_ignore_ascii_case(text))
 }
 
-/// Matches a path against a template; returns the captured parameters and the number of literal
-/// segments (more literals = more specific: `/protected-instances/tags` beats
-/// `/protected-instances/{id}`).
-fn capture(
-    template: &'static str,
-    path: &[&str],
-) -> Option<(BTreeMap<&'static str, String>, usize)> {
-    let parts = segments(template);
-    if parts.len() != path.len() {
-        return None;
+fn params_of(identified: &operations::Identified) -> BTreeMap<&'static str, String> {
+    let mut params: BTreeMap<&'static str, String> = identified
+        .path_params
+        .iter()
+        .map(|(name, value)| (*name, value.clone()))
+        .collect();
+    if let Some(project) = &identified.project_id {
+        params.insert("project_id", project.clone());
     }
-    let mut params = BTreeMap::new();
-    let mut literals = 0;
-    for (t, p) in parts.into_iter().zip(path) {
-        match t.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
-            Some(name) => {
-                if p.is_empty() {
-                    return None;
-                }
-                params.insert(name, percent_decode_str(p).decode_utf8_lossy().into_owned());
-            }
-            None if t == *p => literals += 1,
-            None => return None,
-        }
-    }
-    Some((params, literals))
+    params
 }
 
-/// Whether a body selects this operation among others sharing its path.
-fn body_selects(op: &Operation, body: &Value) -> bool {
+/// A body that selects `op` among operations sharing its path, if `op` is one of those.
+fn selecting_body(op: &Operation) -> Option<Value> {
     match op.body {
-        Body::Wrapped { key, .. } => body.get(key).is_some(),
-        Body::TopLevel { fixed, .. } => fixed
-            .iter()
-            .all(|(k, v)| body.get(*k).and_then(Value::as_str) == Some(*v)),
-        Body::None => true,
+        Body::Wrapped { key, .. } => {
+            let mut map = serde_json::Map::new();
+            map.insert(key.to_owned(), Value::Object(serde_json::Map::new()));
+            Some(Value::Object(map))
+        }
+        Body::TopLevel { fixed, .. } if !fixed.is_empty() => {
+            let mut map = serde_json::Map::new();
+            for (k, v) in fixed {
+                map.insert((*k).to_owned(), Value::String((*v).to_owned()));
+            }
+            Some(Value::Object(map))
+        }
+        _ => None,
     }
 }
 
 /// Routes a request by method, raw path (as received, still percent-encoded) and JSON body.
 pub fn route(method: &str, raw_path: &str, body: &Value) -> Route {
-    let path = segments(raw_path);
-    let mut best: Vec<(&'static Operation, BTreeMap<&'static str, String>)> = Vec::new();
-    let mut best_score = 0;
-    for op in operations::all() {
-        if !op.method.as_str().eq_ignore_ascii_case(method) {
-            continue;
-        }
-        let Some((params, score)) = capture(op.path, &path) else {
-            continue;
+    let Some(method) = method_of(method) else {
+        return Route::NotFound;
+    };
+    let body = (!body.is_null()).then_some(body);
+    if let Some(identified) = operations::identify(method, raw_path, body) {
+        return Route::Found {
+            op: identified.operation,
+            params: params_of(&identified),
         };
-        if best.is_empty() || score > best_score {
-            best = vec![(op, params)];
-            best_score = score;
-        } else if score == best_score {
-            best.push((op, params));
-        }
     }
-    match best.len() {
-        0 => Route::NotFound,
-        1 => {
-            let (op, params) = best.remove(0);
-            Route::Found { op, params }
-        }
-        _ => {
-            // Operations without a body share a path only as aliases (show_job_status and
-            // show_ecs_job): the first, in table order, answers.
-            if best.iter().all(|(op, _)| matches!(op.body, Body::None)) {
-                let (op, params) = best.remove(0);
-                return Route::Found { op, params };
-            }
-            let params = best[0].1.clone();
-            match best.iter().position(|(op, _)| body_selects(op, body)) {
-                Some(i) => {
-                    let (op, params) = best.remove(i);
-                    Route::Found { op, params }
-                }
-                None => Route::UnknownAction {
-                    candidates: best.into_iter().map(|(op, _)| op).collect(),
-                    params,
-                },
-            }
-        }
+    // Nothing matched: either no operation has this path, or the body selects none of the
+    // operations sharing it. Ask `identify` with each such operation's selecting body.
+    let mut params = BTreeMap::new();
+    let candidates: Vec<&'static Operation> = operations::all()
+        .filter(|op| op.method == method)
+        .filter_map(|op| {
+            let probe = selecting_body(op)?;
+            let identified = operations::identify(method, raw_path, Some(&probe))?;
+            (identified.operation.name == op.name).then(|| {
+                params = params_of(&identified);
+                op
+            })
+        })
+        .collect();
+    if candidates.is_empty() {
+        Route::NotFound
+    } else {
+        Route::UnknownAction { candidates, params }
     }
 }
 
@@ -133,40 +104,27 @@ mod tests {
 
     /// A request path for an operation, with `x-<name>` for every placeholder.
     fn sample_path(op: &Operation) -> String {
-        segments(op.path)
-            .iter()
+        op.path
+            .split('/')
             .map(
                 |s| match s.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
                     Some(name) => format!("x-{name}"),
-                    None => (*s).to_owned(),
+                    None => s.to_owned(),
                 },
             )
             .collect::<Vec<_>>()
             .join("/")
     }
 
-    fn sample_body(op: &Operation) -> Value {
-        match op.body {
-            Body::Wrapped { key, .. } => json!({ key: {} }),
-            Body::TopLevel { fixed, .. } => {
-                let mut map = serde_json::Map::new();
-                for (k, v) in fixed {
-                    map.insert((*k).to_owned(), json!(v));
-                }
-                Value::Object(map)
-            }
-            Body::None => Value::Null,
-        }
-    }
-
     #[test]
     fn every_operation_routes_to_itself() {
         for op in operations::all() {
             if op.name == "show_ecs_job" {
-                continue; // alias of show_job_status
+                continue; // the same request as show_job_status
             }
             let path = sample_path(op);
-            match route(op.method.as_str(), &path, &sample_body(op)) {
+            let body = selecting_body(op).unwrap_or(Value::Null);
+            match route(op.method.as_str(), &path, &body) {
                 Route::Found { op: found, params } => {
                     assert_eq!(found.name, op.name, "{path}");
                     for p in op.path_params {
@@ -185,14 +143,6 @@ mod tests {
             panic!("not found");
         };
         assert_eq!(op.name, "list_protected_instances_project_tags");
-        let Route::Found { op, .. } = route(
-            "DELETE",
-            "/v1/p/task-center/failure-jobs/batch",
-            &Value::Null,
-        ) else {
-            panic!("not found");
-        };
-        assert_eq!(op.name, "delete_all_server_group_failure_jobs");
     }
 
     #[test]
@@ -205,6 +155,7 @@ mod tests {
             panic!("not found");
         };
         assert_eq!(params.get("key").map(String::as_str), Some("env name:1"));
+        assert_eq!(params.get("project_id").map(String::as_str), Some("p"));
     }
 
     #[test]

@@ -1,7 +1,5 @@
 //! DR drills (reference 5.7): create, delete, list, show, rename.
 
-use serde_json::{Value, json};
-
 use super::protection_groups::group;
 use super::{
     ApiError, Call, Ctx, NewJob, Reply, check_name, name_matches, not_found, opt_str, page,
@@ -13,6 +11,7 @@ use crate::emulator::rules::drill::{PRECONDITIONS, RULES};
 use crate::emulator::rules::{self, Action};
 use crate::emulator::views;
 use crate::emulator::world::{Drill, DrillStatus, Subnet, Vpc, World};
+use crate::sdrs::models;
 
 fn drill<'a>(world: &'a World, id: &str) -> Result<&'a Drill, ApiError> {
     world
@@ -38,7 +37,7 @@ pub fn create(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     check_name(name, 64)?;
     let w = &*ctx.world;
     let g = group(w, &group_id)?;
-    rule.check_group(&group_id, g.status)?;
+    rule.check_group(&group_id, &g.status)?;
     let vpc_id = match opt_str(&f, "drill_vpc_id") {
         Some(vpc_id) => {
             let vpc = w
@@ -103,7 +102,7 @@ pub fn create(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     let d = Drill {
         id: new_id(),
         name: name.to_owned(),
-        status: rule.transitional.unwrap_or(DrillStatus::Creating),
+        status: rule.transitional.clone().unwrap_or(DrillStatus::Creating),
         server_group_id: group_id.clone(),
         drill_vpc_id: vpc_id,
         drill_servers: Vec::new(),
@@ -138,9 +137,9 @@ pub fn delete(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     let rule = rules::find(RULES, Action::DeleteDrill)?;
     let id = call.param("disaster_recovery_drill_id")?.to_owned();
     let d = drill(ctx.world, &id)?;
-    rule.check("DR drill", &id, d.status)?;
+    rule.check("DR drill", &id, &d.status)?;
     let group_id = d.server_group_id.clone();
-    if let (Some(d), Some(s)) = (ctx.world.drills.get_mut(&id), rule.transitional) {
+    if let (Some(d), Some(s)) = (ctx.world.drills.get_mut(&id), rule.transitional.clone()) {
         d.status = s;
         d.updated_at = ctx.now;
     }
@@ -179,19 +178,19 @@ pub fn list(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
         .collect();
     items.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.id.cmp(&b.id)));
     let (page, count) = paginate(items, limit, offset);
-    let list: Vec<Value> = page.into_iter().map(views::drill).collect();
-    Ok(Reply::Json(
-        json!({ "disaster_recovery_drills": list, "count": count }),
-    ))
+    Ok(Reply::Json(views::to_json(&models::ListDrillsResponse {
+        disaster_recovery_drills: page.into_iter().map(views::drill).collect(),
+        count: Some(i64::try_from(count).unwrap_or(i64::MAX)),
+    })))
 }
 
 /// 5.7.4 `GET /v1/{project_id}/disaster-recovery-drills/{id}`.
 pub fn show(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     let id = call.param("disaster_recovery_drill_id")?;
     let d = drill(ctx.world, id)?;
-    Ok(Reply::Json(
-        json!({ "disaster_recovery_drill": views::drill(d) }),
-    ))
+    Ok(Reply::Json(views::to_json(&models::DrillResponse {
+        disaster_recovery_drill: Some(views::drill(d)),
+    })))
 }
 
 /// 5.7.5 `PUT /v1/{project_id}/disaster-recovery-drills/{id}`.
@@ -207,7 +206,7 @@ pub fn rename(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
         d.updated_at = ctx.now;
     }
     let d = drill(ctx.world, id)?;
-    Ok(Reply::Json(
-        json!({ "disaster_recovery_drill": views::drill(d) }),
-    ))
+    Ok(Reply::Json(views::to_json(&models::DrillResponse {
+        disaster_recovery_drill: Some(views::drill(d)),
+    })))
 }

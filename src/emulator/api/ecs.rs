@@ -98,5 +98,7 @@ pub fn show_server(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError
         .servers
         .get(id)
         .ok_or_else(|| no_such_server(id))?;
-    Ok(Reply::Json(views::server(ctx.world, server)))
+    Ok(Reply::Json(views::to_json(&views::server(
+        ctx.world, server,
+    ))))
 }

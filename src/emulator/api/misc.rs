@@ -1,9 +1,9 @@
 //! Jobs (5.1), API versions (5.2), active-active domains (5.3), quotas (5.10) and the SDK-only
 //! RPO statistics.
 
-use serde_json::{Value, json};
-
 use super::{ApiError, Call, Ctx, ErrorShape, Reply, page};
+use crate::emulator::views;
+use crate::sdrs::models;
 
 /// 5.1.1 `GET /v1/{project_id}/jobs/{job_id}`, shared by SDRS and ECS jobs.
 pub fn show_job(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
@@ -13,31 +13,42 @@ pub fn show_job(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
         // A.1 has no "job not found" code; the live service answers unknown ids with 400.
         ApiError::invalid(format!("job {id} not found"))
     })?;
-    Ok(Reply::Json(job.to_json()))
+    Ok(Reply::Json(views::job(job)))
 }
 
-fn version_v1() -> Value {
+fn version_v1() -> models::ApiVersion {
     // 5.2.1 example: the only version, v1, current since 2018-05-30.
-    json!({
-        "id": "v1",
-        "links": [{"rel": "self", "href": "/v1"}],
-        "version": "",
-        "status": "CURRENT",
-        "updated": "2018-05-30T15:00:00Z",
-        "min_version": "",
-    })
+    models::ApiVersion {
+        id: Some("v1".to_owned()),
+        links: vec![models::ApiVersionLink {
+            rel: Some("self".to_owned()),
+            href: Some("/v1".to_owned()),
+        }],
+        version: Some(String::new()),
+        status: Some(models::ApiVersionStatus::Current),
+        updated: Some("2018-05-30T15:00:00Z".to_owned()),
+        min_version: Some(String::new()),
+    }
 }
 
 /// 5.2.1 `GET /`.
 pub fn list_api_versions(_call: &Call<'_>, _ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
-    Ok(Reply::Json(json!({ "versions": [version_v1()] })))
+    Ok(Reply::Json(views::to_json(
+        &models::ListApiVersionsResponse {
+            versions: vec![version_v1()],
+        },
+    )))
 }
 
 /// 5.2.2 `GET /{api_version}`.
 pub fn show_api_version(call: &Call<'_>, _ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     let version = call.param("api_version")?;
     if version == "v1" {
-        return Ok(Reply::Json(json!({ "version": version_v1() })));
+        return Ok(Reply::Json(views::to_json(
+            &models::ShowApiVersionResponse {
+                version: Some(version_v1()),
+            },
+        )));
     }
     Err(ApiError {
         http_status: 404,
@@ -49,46 +60,38 @@ pub fn show_api_version(call: &Call<'_>, _ctx: &mut Ctx<'_>) -> Result<Reply, Ap
 
 /// 5.3.1 `GET /v1/{project_id}/active-domains`.
 pub fn list_domains(_call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
-    let domains: Vec<Value> = ctx
-        .world
-        .domains
-        .iter()
-        .map(|d| {
-            json!({
-                "id": d.id,
-                "name": d.name,
-                "description": d.description,
-                "sold_out": d.sold_out,
-                "local_replication_cluster": {"availability_zone": d.local_availability_zone},
-                "remote_replication_cluster": {"availability_zone": d.remote_availability_zone},
-            })
-        })
-        .collect();
-    Ok(Reply::Json(json!({ "domains": domains })))
+    Ok(Reply::Json(views::to_json(
+        &models::ListActiveDomainsResponse {
+            domains: ctx.world.domains.iter().map(views::domain).collect(),
+        },
+    )))
 }
 
 /// 5.10.1 `GET /v1/{project_id}/sdrs/quotas`: quotas of the inventory, used counts of the state.
 pub fn show_quota(_call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     let w = &ctx.world;
-    Ok(Reply::Json(json!({
-        "quotas": {
-            "resources": [
-                {
-                    "type": "server_groups",
-                    "used": w.protection_groups.len(),
-                    "quota": w.quotas.server_groups,
-                    "min": 0,
-                    "max": -1,
-                },
-                {
-                    "type": "replications",
-                    "used": w.replication_pairs.len(),
-                    "quota": w.quotas.replications,
-                    "min": 0,
-                    "max": -1,
-                },
-            ]
-        }
+    let resource = |kind, used: usize, quota: i64| models::QuotaResource {
+        resource_type: Some(kind),
+        used: Some(i64::try_from(used).unwrap_or(i64::MAX)),
+        quota: Some(quota),
+        min: Some(0),
+        max: Some(-1),
+    };
+    Ok(Reply::Json(views::to_json(&models::QuotaResponse {
+        quotas: Some(models::Quotas {
+            resources: vec![
+                resource(
+                    models::QuotaResourceType::ServerGroups,
+                    w.protection_groups.len(),
+                    w.quotas.server_groups,
+                ),
+                resource(
+                    models::QuotaResourceType::Replications,
+                    w.replication_pairs.len(),
+                    w.quotas.replications,
+                ),
+            ],
+        }),
     })))
 }
 
@@ -106,7 +109,10 @@ pub fn list_rpo_statistics(call: &Call<'_>, _ctx: &mut Ctx<'_>) -> Result<Reply,
             )));
         }
     }
-    Ok(Reply::Json(
-        json!({ "resource_rpo_statistics": [], "count": 0 }),
-    ))
+    Ok(Reply::Json(views::to_json(
+        &models::ListRpoStatisticsResponse {
+            resource_rpo_statistics: Vec::new(),
+            count: Some(0),
+        },
+    )))
 }

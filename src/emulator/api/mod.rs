@@ -18,10 +18,11 @@ mod task_center;
 use std::collections::BTreeMap;
 
 use jiff::Timestamp;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::jobs::{self, Effect, Job, JobService, Schedule, SubJob};
 use super::world::World;
+use crate::sdrs::error::{ErrorBody, ErrorCode};
 use crate::sdrs::operations::{Body, Kind, Operation};
 
 /// How an error body is shaped.
@@ -44,52 +45,11 @@ pub struct ApiError {
     pub shape: ErrorShape,
 }
 
-/// Appendix A.1 codes answered with HTTP 500 (all others are 400, except SDRS.2206: 404).
-const SERVER_ERROR_CODES: &[&str] = &[
-    "SDRS.0006",
-    "SDRS.0007",
-    "SDRS.0008",
-    "SDRS.0009",
-    "SDRS.0010",
-    "SDRS.0011",
-    "SDRS.0012",
-    "SDRS.0013",
-    "SDRS.0014",
-    "SDRS.0015",
-    "SDRS.0016",
-    "SDRS.0401",
-    "SDRS.0402",
-    "SDRS.0403",
-    "SDRS.0404",
-    "SDRS.0405",
-    "SDRS.0406",
-    "SDRS.0407",
-    "SDRS.0408",
-    "SDRS.1011",
-    "SDRS.1014",
-    "SDRS.1016",
-    "SDRS.1904",
-    "SDRS.1905",
-    "SDRS.1906",
-    "SDRS.1912",
-    "SDRS.1914",
-    "SDRS.1915",
-    "SDRS.1916",
-    "SDRS.1917",
-    "SDRS.1918",
-    "SDRS.1919",
-    "SDRS.1920",
-];
-
-/// The HTTP status appendix A.1 gives an SDRS error code.
+/// The HTTP status appendix A.1 gives an SDRS error code (400 for codes it does not list).
 pub fn http_status_of(code: &str) -> u16 {
-    if SERVER_ERROR_CODES.contains(&code) {
-        500
-    } else if code == "SDRS.2206" {
-        404
-    } else {
-        400
-    }
+    ErrorCode::new(code)
+        .reference()
+        .map_or(400, |r| r.http_status)
 }
 
 impl ApiError {
@@ -133,19 +93,25 @@ impl ApiError {
         }
     }
 
-    /// The response body.
+    /// The response body, in the shared error-body model of `sdrs::error`.
     pub fn body(&self, request_id: &str) -> Value {
-        match self.shape {
-            ErrorShape::Service => json!({"error": {"code": self.code, "message": self.message}}),
-            ErrorShape::Gateway => json!({
-                "error_msg": self.message,
-                "error_code": self.code,
-                "request_id": request_id,
-            }),
-            ErrorShape::ItemNotFound => {
-                json!({"itemNotFound": {"code": self.code, "message": self.message}})
-            }
-        }
+        let body = match self.shape {
+            ErrorShape::Service => ErrorBody::Sdrs {
+                code: self.code.clone(),
+                message: self.message.clone(),
+            },
+            ErrorShape::Gateway => ErrorBody::Gateway {
+                code: self.code.clone(),
+                message: self.message.clone(),
+                request_id: Some(request_id.to_owned()),
+            },
+            ErrorShape::ItemNotFound => ErrorBody::Named {
+                name: "itemNotFound".to_owned(),
+                code: self.code.clone(),
+                message: self.message.clone(),
+            },
+        };
+        body.to_json()
     }
 }
 
@@ -442,7 +408,7 @@ impl Ctx<'_> {
         let id = job.id.clone();
         self.world.jobs.insert(job);
         self.submitted = true;
-        json!({ "job_id": id })
+        super::views::to_json(&crate::sdrs::models::JobResponse { job_id: id })
     }
 }
 
@@ -557,6 +523,7 @@ pub fn dispatch(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn error_codes_get_the_status_of_appendix_a1() {

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::protection_groups::group;
 use super::tags::parse_tags;
@@ -19,8 +19,9 @@ use crate::emulator::rules::{self, Action, replication};
 use crate::emulator::views;
 use crate::emulator::world::{
     InstanceStatus, Nic, ProtectedInstance, ProtectionGroup, ReplicationPair, Server, ServerStatus,
-    Station, Tag, World,
+    Station, StatusExt, Tag, World,
 };
+use crate::sdrs::models;
 
 /// The instance with this id, or SDRS.1320 "Protected instance not found".
 pub fn instance<'a>(world: &'a World, id: &str) -> Result<&'a ProtectedInstance, ApiError> {
@@ -330,7 +331,10 @@ fn create_one(
         name: name.to_owned(),
         description: options.description.clone(),
         server_group_id: group_id.to_owned(),
-        status: rule.transitional.unwrap_or(InstanceStatus::Creating),
+        status: rule
+            .transitional
+            .clone()
+            .unwrap_or(InstanceStatus::Creating),
         source_server: server_id.to_owned(),
         target_server: dr.id.clone(),
         attachment: Vec::new(),
@@ -367,7 +371,7 @@ pub fn create(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     check_name(name, 64)?;
     let w = &*ctx.world;
     let g = group(w, group_id)?;
-    rule.check_group(group_id, g.status)?;
+    rule.check_group(group_id, &g.status)?;
     check_server(w, g, server_id, "server exists")?;
     let flavor = opt_str(&f, "flavorRef");
     check_flavor(w, flavor)?;
@@ -452,7 +456,7 @@ pub fn batch_create(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiErro
     }
     let w = &*ctx.world;
     let g = group(w, group_id)?;
-    rule.check_group(group_id, g.status)?;
+    rule.check_group(group_id, &g.status)?;
     for (server_id, flavor) in &servers {
         check_server(w, g, server_id, "servers lists existing")?;
         check_flavor(w, flavor.as_deref())?;
@@ -511,7 +515,7 @@ fn check_delete(
 ) -> Result<(), ApiError> {
     let rule = rules::find(RULES, Action::DeleteInstance)?;
     let i = instance(world, id)?;
-    rule.check("protected instance", id, i.status)?;
+    rule.check("protected instance", id, &i.status)?;
     let station = world
         .protection_groups
         .get(&i.server_group_id)
@@ -545,7 +549,10 @@ fn check_delete(
 fn mark_deleting(ctx: &mut Ctx<'_>, ids: &[String]) -> Result<(), ApiError> {
     let rule = rules::find(RULES, Action::DeleteInstance)?;
     for id in ids {
-        if let (Some(i), Some(s)) = (ctx.world.protected_instances.get_mut(id), rule.transitional) {
+        if let (Some(i), Some(s)) = (
+            ctx.world.protected_instances.get_mut(id),
+            rule.transitional.clone(),
+        ) {
             i.status = s;
             i.updated_at = ctx.now;
         }
@@ -723,22 +730,26 @@ pub fn list(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
         .collect();
     items.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.id.cmp(&b.id)));
     let (page, count) = paginate(items, limit, offset);
-    let list: Vec<Value> = page
-        .into_iter()
-        .map(|i| views::protected_instance(w, i))
-        .collect();
-    Ok(Reply::Json(
-        json!({ "protected_instances": list, "count": count }),
-    ))
+    Ok(Reply::Json(views::to_json(
+        &models::ListProtectedInstancesResponse {
+            protected_instances: page
+                .into_iter()
+                .map(|i| views::protected_instance(w, i))
+                .collect(),
+            count: Some(i64::try_from(count).unwrap_or(i64::MAX)),
+        },
+    )))
 }
 
 /// 5.5.4 `GET /v1/{project_id}/protected-instances/{protected_instance_id}`.
 pub fn show(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     let id = call.param("protected_instance_id")?;
     let i = instance(ctx.world, id)?;
-    Ok(Reply::Json(
-        json!({ "protected_instance": views::protected_instance(ctx.world, i) }),
-    ))
+    Ok(Reply::Json(views::to_json(
+        &models::ProtectedInstanceResponse {
+            protected_instance: Some(views::protected_instance(ctx.world, i)),
+        },
+    )))
 }
 
 /// 5.5.5 `PUT /v1/{project_id}/protected-instances/{protected_instance_id}`.
@@ -754,9 +765,11 @@ pub fn rename(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
         i.updated_at = ctx.now;
     }
     let i = instance(ctx.world, id)?;
-    Ok(Reply::Json(
-        json!({ "protected_instance": views::protected_instance(ctx.world, i) }),
-    ))
+    Ok(Reply::Json(views::to_json(
+        &models::ProtectedInstanceResponse {
+            protected_instance: Some(views::protected_instance(ctx.world, i)),
+        },
+    )))
 }
 
 /// 5.5.6 table 5-31: KVM servers use `/dev/vdX`; `/dev/sdX` is changed to `/dev/vdX`.
@@ -786,9 +799,9 @@ pub fn attach(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     let i = instance(w, &id)?;
     let p = pair(w, &pair_id)?;
     let g = group(w, &i.server_group_id)?;
-    rule.check_group(&g.id, g.status)?;
-    rule.check("protected instance", &id, i.status)?;
-    pair_rule.check("replication pair", &pair_id, p.status)?;
+    rule.check_group(&g.id, &g.status)?;
+    rule.check("protected instance", &id, &i.status)?;
+    pair_rule.check("replication pair", &pair_id, &p.status)?;
     if p.server_group_id != i.server_group_id {
         return Err(refuse(
             Action::AttachReplication,
@@ -819,7 +832,7 @@ pub fn attach(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     let group_id = g.id.clone();
     if let (Some(p), Some(s)) = (
         ctx.world.replication_pairs.get_mut(&pair_id),
-        pair_rule.transitional,
+        pair_rule.transitional.clone(),
     ) {
         p.status = s;
         p.updated_at = ctx.now;
@@ -856,9 +869,9 @@ pub fn detach(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     let i = instance(w, &id)?;
     let p = pair(w, &pair_id)?;
     let g = group(w, &i.server_group_id)?;
-    rule.check_group(&g.id, g.status)?;
-    rule.check("protected instance", &id, i.status)?;
-    pair_rule.check("replication pair", &pair_id, p.status)?;
+    rule.check_group(&g.id, &g.status)?;
+    rule.check("protected instance", &id, &i.status)?;
+    pair_rule.check("replication pair", &pair_id, &p.status)?;
     let Some(attachment) = i.attachment.iter().find(|a| a.replication == pair_id) else {
         return Err(refuse(
             Action::DetachReplication,
@@ -885,7 +898,7 @@ pub fn detach(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     let group_id = g.id.clone();
     if let (Some(p), Some(s)) = (
         ctx.world.replication_pairs.get_mut(&pair_id),
-        pair_rule.transitional,
+        pair_rule.transitional.clone(),
     ) {
         p.status = s;
         p.updated_at = ctx.now;
@@ -921,9 +934,9 @@ fn nic_checks(
     let rule = rules::find(RULES, action)?;
     let i = instance(ctx.world, id)?;
     let g = group(ctx.world, &i.server_group_id)?;
-    rule.check_group(&g.id, g.status)?;
-    rule.check("protected instance", id, i.status)?;
-    Ok((g.id.clone(), i.status))
+    rule.check_group(&g.id, &g.status)?;
+    rule.check("protected instance", id, &i.status)?;
+    Ok((g.id.clone(), i.status.clone()))
 }
 
 fn set_instance_status(ctx: &mut Ctx<'_>, id: &str, status: Option<InstanceStatus>) {
@@ -969,7 +982,7 @@ pub fn add_nic(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
         })?,
     };
     let port_id = new_id();
-    set_instance_status(ctx, &id, rule.transitional);
+    set_instance_status(ctx, &id, rule.transitional.clone());
     ctx.resource = Some(id.clone());
     Ok(Reply::Json(ctx.submit(
         call.op,
@@ -1022,7 +1035,7 @@ pub fn delete_nic(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError>
         }
         Some(_) => {}
     }
-    set_instance_status(ctx, &id, rule.transitional);
+    set_instance_status(ctx, &id, rule.transitional.clone());
     ctx.resource = Some(id.clone());
     Ok(Reply::Json(ctx.submit(
         call.op,
@@ -1062,8 +1075,8 @@ pub fn resize(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     let w = &*ctx.world;
     let i = instance(w, &id)?;
     let g = group(w, &i.server_group_id)?;
-    rule.check_group(&g.id, g.status)?;
-    rule.check("protected instance", &id, i.status)?;
+    rule.check_group(&g.id, &g.status)?;
+    rule.check("protected instance", &id, &i.status)?;
     // The emulator has no dedicated hosts: DeH parameters are refused as for servers not on one.
     if opt_str(&f, "production_dedicated_host_id").is_some() {
         return Err(ApiError::sdrs(
@@ -1127,7 +1140,7 @@ pub fn resize(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
         ));
     }
     let group_id = g.id.clone();
-    set_instance_status(ctx, &id, rule.transitional);
+    set_instance_status(ctx, &id, rule.transitional.clone());
     ctx.resource = Some(id.clone());
     Ok(Reply::Json(ctx.submit(
         call.op,

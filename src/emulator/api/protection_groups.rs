@@ -3,8 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{Value, json};
-
 use super::{
     ApiError, Call, Ctx, NewJob, Reply, check_description, check_name, name_matches, not_found,
     opt_str, page, paginate, req_str,
@@ -13,7 +11,10 @@ use crate::emulator::jobs::{self, Effect, GroupActionPlan};
 use crate::emulator::rules::protection_group::{PRECONDITIONS, RULES};
 use crate::emulator::rules::{self, Action, protected_instance, replication};
 use crate::emulator::views;
-use crate::emulator::world::{GroupStatus, ProtectionGroup, ServerStatus, Station, World};
+use crate::emulator::world::{
+    GroupStatus, ProtectionGroup, ServerStatus, Station, StatusExt, World,
+};
+use crate::sdrs::models;
 
 /// The group with this id, or SDRS.1013 "Protection group not found".
 pub fn group<'a>(world: &'a World, id: &str) -> Result<&'a ProtectionGroup, ApiError> {
@@ -96,7 +97,7 @@ pub fn create(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
         id: id.clone(),
         name: name.to_owned(),
         description: description.map(str::to_owned),
-        status: rule.transitional.unwrap_or(GroupStatus::Creating),
+        status: rule.transitional.clone().unwrap_or(GroupStatus::Creating),
         source_availability_zone: source_az.to_owned(),
         target_availability_zone: target_az.to_owned(),
         domain_id: domain_id.to_owned(),
@@ -173,22 +174,26 @@ pub fn list(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
         .collect();
     groups.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.id.cmp(&b.id)));
     let (page, count) = paginate(groups, limit, offset);
-    let items: Vec<Value> = page
-        .into_iter()
-        .map(|g| views::protection_group(w, g))
-        .collect();
-    Ok(Reply::Json(
-        json!({ "server_groups": items, "count": count }),
-    ))
+    Ok(Reply::Json(views::to_json(
+        &models::ListProtectionGroupsResponse {
+            server_groups: page
+                .into_iter()
+                .map(|g| views::protection_group(w, g))
+                .collect(),
+            count: Some(i64::try_from(count).unwrap_or(i64::MAX)),
+        },
+    )))
 }
 
 /// 5.4.3 `GET /v1/{project_id}/server-groups/{server_group_id}`.
 pub fn show(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     let id = call.param("server_group_id")?;
     let g = group(ctx.world, id)?;
-    Ok(Reply::Json(
-        json!({ "server_group": views::protection_group(ctx.world, g) }),
-    ))
+    Ok(Reply::Json(views::to_json(
+        &models::ProtectionGroupResponse {
+            server_group: Some(views::protection_group(ctx.world, g)),
+        },
+    )))
 }
 
 /// 5.4.4 `DELETE /v1/{project_id}/server-groups/{server_group_id}`.
@@ -196,7 +201,7 @@ pub fn delete(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     let rule = rules::find(RULES, Action::DeleteGroup)?;
     let id = call.param("server_group_id")?.to_owned();
     let g = group(ctx.world, &id)?;
-    rule.check("protection group", &id, g.status)?;
+    rule.check("protection group", &id, &g.status)?;
     let w = &*ctx.world;
     let counts = [
         (
@@ -222,7 +227,7 @@ pub fn delete(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
             ));
         }
     }
-    set_group_status(ctx, &id, rule.transitional);
+    set_group_status(ctx, &id, rule.transitional.clone());
     ctx.resource = Some(id.clone());
     Ok(Reply::Json(ctx.submit(
         call.op,
@@ -254,9 +259,11 @@ pub fn rename(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
         g.updated_at = ctx.now;
     }
     let g = group(ctx.world, id)?;
-    Ok(Reply::Json(
-        json!({ "server_group": views::protection_group(ctx.world, g) }),
-    ))
+    Ok(Reply::Json(views::to_json(
+        &models::ProtectionGroupResponse {
+            server_group: Some(views::protection_group(ctx.world, g)),
+        },
+    )))
 }
 
 /// Checks and submits a group action: the group and all its members enter their transitional
@@ -271,7 +278,7 @@ fn group_action(
     let rule = rules::find(RULES, action)?;
     let id = call.param("server_group_id")?.to_owned();
     let g = group(ctx.world, &id)?;
-    rule.check("protection group", &id, g.status)?;
+    rule.check("protection group", &id, &g.status)?;
     let station = g.priority_station;
     let w = &*ctx.world;
 
@@ -363,11 +370,11 @@ fn group_action(
     // Enter the transitional statuses.
     let instance_rule = rules::find(protected_instance::RULES, action)?;
     let pair_rule = rules::find(replication::RULES, action)?;
-    set_group_status(ctx, &id, rule.transitional);
+    set_group_status(ctx, &id, rule.transitional.clone());
     let now = ctx.now;
     for i in ctx.world.protected_instances.values_mut() {
         if i.server_group_id == id
-            && let Some(s) = instance_rule.transitional
+            && let Some(s) = instance_rule.transitional.clone()
         {
             i.status = s;
             i.updated_at = now;
@@ -376,7 +383,7 @@ fn group_action(
     let mut pair_ids = Vec::new();
     for p in ctx.world.replication_pairs.values_mut() {
         if p.server_group_id == id {
-            if let Some(s) = pair_rule.transitional {
+            if let Some(s) = pair_rule.transitional.clone() {
                 p.status = s;
                 p.updated_at = now;
             }
@@ -422,7 +429,7 @@ fn group_action(
 /// or enables it again (reprotect) on a failed-over group.
 pub fn start(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     let id = call.param("server_group_id")?;
-    let status = group(ctx.world, id)?.status;
+    let status = group(ctx.world, id)?.status.clone();
     let reprotect = rules::find(RULES, Action::Reprotect)?;
     let action = if reprotect.allowed.is_some_and(|a| a.contains(&status)) {
         Action::Reprotect

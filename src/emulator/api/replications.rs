@@ -1,6 +1,6 @@
 //! Replication pairs (reference 5.6): create, delete, list, show, expand, rename.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::protected_instances::pair;
 use super::protection_groups::group;
@@ -13,7 +13,8 @@ use crate::emulator::jobs::{self, Effect};
 use crate::emulator::rules::replication::{PRECONDITIONS, RULES};
 use crate::emulator::rules::{self, Action};
 use crate::emulator::views;
-use crate::emulator::world::{PairStatus, ReplicationPair, Volume, VolumeStatus};
+use crate::emulator::world::{PairStatus, ReplicationPair, StatusExt, Volume, VolumeStatus};
+use crate::sdrs::models;
 
 fn refuse(action: Action, key: &str, message: String) -> ApiError {
     ApiError::sdrs(rules::code_of(PRECONDITIONS, action, key), message)
@@ -38,7 +39,7 @@ pub fn create(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     }
     let w = &*ctx.world;
     let g = group(w, &group_id)?;
-    rule.check_group(&group_id, g.status)?;
+    rule.check_group(&group_id, &g.status)?;
     let volume = w.volumes.get(&volume_id).ok_or_else(|| {
         refuse(
             action,
@@ -99,7 +100,7 @@ pub fn create(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
         name: name.to_owned(),
         description: description.map(str::to_owned),
         server_group_id: group_id.clone(),
-        status: rule.transitional.unwrap_or(PairStatus::Creating),
+        status: rule.transitional.clone().unwrap_or(PairStatus::Creating),
         production_volume: volume_id.clone(),
         dr_volume: dr.id.clone(),
         attachment: None,
@@ -143,8 +144,8 @@ pub fn delete(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
         ));
     }
     let g = group(w, &p.server_group_id)?;
-    rule.check_group(&g.id, g.status)?;
-    rule.check("replication pair", &id, p.status)?;
+    rule.check_group(&g.id, &g.status)?;
+    rule.check("replication pair", &id, &p.status)?;
     if let Some(a) = &p.attachment {
         return Err(refuse(
             action,
@@ -159,7 +160,10 @@ pub fn delete(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
         g.id.clone(),
         format!("{},{}", p.production_volume, p.dr_volume),
     );
-    if let (Some(p), Some(s)) = (ctx.world.replication_pairs.get_mut(&id), rule.transitional) {
+    if let (Some(p), Some(s)) = (
+        ctx.world.replication_pairs.get_mut(&id),
+        rule.transitional.clone(),
+    ) {
         p.status = s;
         p.updated_at = ctx.now;
     }
@@ -239,20 +243,24 @@ pub fn list(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
         .collect();
     items.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.id.cmp(&b.id)));
     let (page, count) = paginate(items, limit, offset);
-    let list: Vec<Value> = page
-        .into_iter()
-        .map(|p| views::replication_pair(w, p))
-        .collect();
-    Ok(Reply::Json(json!({ "replications": list, "count": count })))
+    Ok(Reply::Json(views::to_json(
+        &models::ListReplicationsResponse {
+            replications: page
+                .into_iter()
+                .map(|p| views::replication_pair(w, p))
+                .collect(),
+            count: Some(i64::try_from(count).unwrap_or(i64::MAX)),
+        },
+    )))
 }
 
 /// 5.6.4 `GET /v1/{project_id}/replications/{replication_id}`.
 pub fn show(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     let id = call.param("replication_id")?;
     let p = pair(ctx.world, id)?;
-    Ok(Reply::Json(
-        json!({ "replication": views::replication_pair(ctx.world, p) }),
-    ))
+    Ok(Reply::Json(views::to_json(&models::ReplicationResponse {
+        replication: Some(views::replication_pair(ctx.world, p)),
+    })))
 }
 
 /// 5.6.5 `POST /v1/{project_id}/replications/{replication_id}/action {"extend-replication":..}`.
@@ -272,7 +280,7 @@ pub fn expand(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
         })?;
     let w = &*ctx.world;
     let p = pair(w, &id)?;
-    rule.check("replication pair", &id, p.status)?;
+    rule.check("replication pair", &id, &p.status)?;
     let volumes: Vec<&Volume> = [&p.production_volume, &p.dr_volume]
         .iter()
         .filter_map(|v| w.volumes.get(v.as_str()))
@@ -306,7 +314,10 @@ pub fn expand(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
         p.server_group_id.clone(),
         format!("{},{}", p.production_volume, p.dr_volume),
     );
-    if let (Some(p), Some(s)) = (ctx.world.replication_pairs.get_mut(&id), rule.transitional) {
+    if let (Some(p), Some(s)) = (
+        ctx.world.replication_pairs.get_mut(&id),
+        rule.transitional.clone(),
+    ) {
         p.status = s;
         p.updated_at = ctx.now;
     }
@@ -341,7 +352,7 @@ pub fn rename(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
         p.updated_at = ctx.now;
     }
     let p = pair(ctx.world, id)?;
-    Ok(Reply::Json(
-        json!({ "replication": views::replication_pair(ctx.world, p) }),
-    ))
+    Ok(Reply::Json(views::to_json(&models::ReplicationResponse {
+        replication: Some(views::replication_pair(ctx.world, p)),
+    })))
 }

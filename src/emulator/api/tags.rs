@@ -3,12 +3,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::protected_instances::instance;
 use super::{ApiError, Call, Ctx, Reply, page_of};
 use crate::emulator::views;
-use crate::emulator::world::{ProtectedInstance, Tag};
+use crate::emulator::world::{ProtectedInstance, StatusExt, Tag};
+use crate::sdrs::models;
 
 /// 5.8.2: "a resource has at most 10 tags".
 const MAX_TAGS: usize = 10;
@@ -224,12 +225,16 @@ pub fn delete(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
 pub fn list(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     let id = call.param("protected_instance_id")?;
     let i = instance(ctx.world, id)?;
-    let tags: Vec<Value> = i
-        .tags
-        .iter()
-        .map(|t| json!({"key": t.key, "value": t.value}))
-        .collect();
-    Ok(Reply::Json(json!({ "tags": tags })))
+    Ok(Reply::Json(views::to_json(&models::ListTagsResponse {
+        tags: i
+            .tags
+            .iter()
+            .map(|t| models::ResourceTag {
+                key: t.key.clone(),
+                value: t.value.clone(),
+            })
+            .collect(),
+    })))
 }
 
 /// 5.8.7 `GET /v1/{project_id}/protected-instances/tags`: every key with its values.
@@ -240,11 +245,17 @@ pub fn list_project(_call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiErr
             keys.entry(&t.key).or_default().insert(&t.value);
         }
     }
-    let tags: Vec<Value> = keys
-        .into_iter()
-        .map(|(k, v)| json!({"key": k, "values": v.into_iter().collect::<Vec<_>>()}))
-        .collect();
-    Ok(Reply::Json(json!({ "tags": tags })))
+    Ok(Reply::Json(views::to_json(
+        &models::ListProjectTagsResponse {
+            tags: keys
+                .into_iter()
+                .map(|(k, v)| models::TagValues {
+                    key: k.to_owned(),
+                    values: v.into_iter().map(str::to_owned).collect(),
+                })
+                .collect(),
+        },
+    )))
 }
 
 /// One `{key, values}` filter of 5.8.1 (table 5-59).
@@ -450,30 +461,28 @@ pub fn list_by_tags(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiErro
         .collect();
     found.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.id.cmp(&b.id)));
     let total = found.len();
+    let total_count = Some(i64::try_from(total).unwrap_or(i64::MAX));
     if action == "count" {
-        return Ok(Reply::Json(json!({ "total_count": total })));
+        // 5.8.1: with count "only the total is returned, no other field".
+        let mut body = serde_json::Map::new();
+        body.insert("total_count".to_owned(), Value::from(total_count));
+        return Ok(Reply::Json(Value::Object(body)));
     }
-    let resources: Vec<Value> = found
-        .into_iter()
-        .skip(offset)
-        .take(limit)
-        .map(|i| {
-            json!({
-                "resource_id": i.id,
-                "resource_detail": views::protected_instance(w, i),
-                "tags": i.tags.iter().map(|t| json!({"key": t.key, "value": t.value})).collect::<Vec<_>>(),
-                "resource_name": i.name,
-            })
-        })
-        .collect();
-    Ok(Reply::Json(
-        json!({ "resources": resources, "total_count": total }),
-    ))
+    Ok(Reply::Json(views::to_json(&models::ListByTagsResponse {
+        resources: found
+            .into_iter()
+            .skip(offset)
+            .take(limit)
+            .map(|i| views::tagged(w, i))
+            .collect(),
+        total_count,
+    })))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn tag(k: &str, v: &str) -> Tag {
         Tag {

@@ -2,11 +2,11 @@
 //! protection groups' own failures (create, delete, start, ...); the inner layer, reached with
 //! `server_group_id`, holds the failures of the resources inside one group.
 
-use serde_json::{Value, json};
-
 use super::protection_groups::group;
 use super::{ApiError, Call, Ctx, Reply, page, paginate};
 use crate::emulator::jobs::FailureJob;
+use crate::emulator::views;
+use crate::sdrs::models;
 
 /// `failure_status` values of 5.9.1.
 const FAILURE_STATUSES: &[&str] = &[
@@ -69,8 +69,12 @@ pub fn list(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
         .collect();
     jobs.sort_by(|a, b| b.begin_time.cmp(&a.begin_time).then(a.id.cmp(&b.id)));
     let (page, count) = paginate(jobs, limit, offset);
-    let list: Vec<Value> = page.into_iter().map(FailureJob::to_json).collect();
-    Ok(Reply::Json(json!({ "failure_jobs": list, "count": count })))
+    Ok(Reply::Json(views::to_json(
+        &models::ListFailureJobsResponse {
+            failure_jobs: page.into_iter().map(views::failure_job).collect(),
+            count: Some(i64::try_from(count).unwrap_or(i64::MAX)),
+        },
+    )))
 }
 
 /// 5.9.2 `DELETE /v1/{project_id}/task-center/failure-jobs/{failure_job_id}`.

@@ -64,7 +64,7 @@ impl Action {
 }
 
 /// Where a resource lands when its job ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Next<S> {
     /// This status.
     To(S),
@@ -80,7 +80,7 @@ pub enum Next<S> {
 }
 
 /// One row of a resource's transition table.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Rule<S: 'static> {
     pub action: Action,
     /// Reference section the row comes from.
@@ -105,11 +105,11 @@ pub struct Rule<S: 'static> {
     pub failure_status: &'static str,
 }
 
-impl<S: Copy + PartialEq + Display> Rule<S> {
+impl<S: Clone + PartialEq + Display> Rule<S> {
     /// Refuses the action unless the resource's status allows it.
-    pub fn check(&self, what: &str, id: &str, status: S) -> Result<(), ApiError> {
+    pub fn check(&self, what: &str, id: &str, status: &S) -> Result<(), ApiError> {
         match self.allowed {
-            Some(allowed) if !allowed.contains(&status) => Err(ApiError::sdrs(
+            Some(allowed) if !allowed.contains(status) => Err(ApiError::sdrs(
                 self.refused,
                 format!(
                     "{what} {id} is {status}; {} needs it to be {} (reference {})",
@@ -126,10 +126,10 @@ impl<S: Copy + PartialEq + Display> Rule<S> {
     pub fn check_group(
         &self,
         group_id: &str,
-        status: crate::emulator::world::GroupStatus,
+        status: &crate::emulator::world::GroupStatus,
     ) -> Result<(), ApiError> {
         match self.group_allowed {
-            Some(allowed) if !allowed.contains(&status) => Err(ApiError::sdrs(
+            Some(allowed) if !allowed.contains(status) => Err(ApiError::sdrs(
                 self.group_refused,
                 format!(
                     "protection group {group_id} is {status}; {} needs it to be {} (reference {})",

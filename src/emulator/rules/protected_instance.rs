@@ -480,8 +480,8 @@ mod tests {
             };
             assert_eq!(mine.job_type, group.job_type);
             assert_eq!(
-                mine.transitional.map(|s| s.as_str()),
-                group.transitional.map(|s| s.as_str())
+                mine.transitional.as_ref().map(|s| s.as_str()),
+                group.transitional.as_ref().map(|s| s.as_str())
             );
         }
     }

@@ -249,6 +249,7 @@ pub const PRECONDITIONS: &[Precondition] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::emulator::world::StatusExt;
 
     #[test]
     fn every_group_action_has_a_row() {
@@ -280,10 +281,10 @@ mod tests {
     #[test]
     fn transitional_statuses_are_transitional_and_landing_statuses_are_settled() {
         for rule in RULES {
-            if let Some(t) = rule.transitional {
+            if let Some(t) = rule.transitional.clone() {
                 assert!(t.is_transitional(), "{:?}", rule.action);
             }
-            for next in [rule.on_success, rule.on_failure] {
+            for next in [&rule.on_success, &rule.on_failure] {
                 if let Next::To(s) = next {
                     assert!(!s.is_transitional(), "{:?}", rule.action);
                 }
