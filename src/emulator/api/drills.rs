@@ -2,8 +2,7 @@
 
 use super::protection_groups::group;
 use super::{
-    ApiError, Call, Ctx, NewJob, Reply, check_name, name_matches, not_found, opt_str, page,
-    paginate, req_str,
+    ApiError, Call, Ctx, NewJob, Reply, check_name, decode, name_matches, not_found, page, paginate,
 };
 use crate::emulator::effects::new_id;
 use crate::emulator::jobs::{self, Effect};
@@ -31,14 +30,14 @@ fn refuse(key: &str, message: String) -> ApiError {
 /// creates a drill VPC with the group's subnets.
 pub fn create(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     let rule = rules::find(RULES, Action::CreateDrill)?;
-    let f = call.fields()?;
-    let group_id = req_str(&f, "server_group_id")?.to_owned();
-    let name = req_str(&f, "name")?;
+    let body: models::CreateDrillRequestBody = decode(call)?;
+    let group_id = body.disaster_recovery_drill.server_group_id.clone();
+    let name = body.disaster_recovery_drill.name.as_str();
     check_name(name, 64)?;
     let w = &*ctx.world;
     let g = group(w, &group_id)?;
     rule.check_group(&group_id, &g.status)?;
-    let vpc_id = match opt_str(&f, "drill_vpc_id") {
+    let vpc_id = match body.disaster_recovery_drill.drill_vpc_id.as_deref() {
         Some(vpc_id) => {
             let vpc = w
                 .vpcs
@@ -196,8 +195,8 @@ pub fn show(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
 /// 5.7.5 `PUT /v1/{project_id}/disaster-recovery-drills/{id}`.
 pub fn rename(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     let id = call.param("disaster_recovery_drill_id")?;
-    let f = call.fields()?;
-    let name = req_str(&f, "name")?;
+    let body: models::UpdateDrillNameRequestBody = decode(call)?;
+    let name = body.disaster_recovery_drill.name.as_str();
     check_name(name, 64)?;
     drill(ctx.world, id)?;
     ctx.resource = Some(id.to_owned());

@@ -1,11 +1,10 @@
 //! The ECS subset runbooks need: show a server, stop and start servers in a batch (jobs polled
 //! through the shared `GET /v1/{project_id}/jobs/{job_id}`).
 
-use serde_json::Value;
-
-use super::{ApiError, Call, Ctx, NewJob, Reply, opt_str};
+use super::{ApiError, Call, Ctx, NewJob, Reply, decode};
 use crate::emulator::jobs::{self, Effect};
 use crate::emulator::views;
+use crate::sdrs::models;
 
 /// ECS answers an unknown server with 404 and `Ecs.0114`.
 fn no_such_server(id: &str) -> ApiError {
@@ -21,24 +20,19 @@ fn invalid(message: String) -> ApiError {
     ApiError::custom(400, "Ecs.0005", message)
 }
 
-fn server_ids(call: &Call<'_>, ctx: &Ctx<'_>) -> Result<Vec<String>, ApiError> {
-    let f = call.fields()?;
-    let list = f
-        .get("servers")
-        .and_then(Value::as_array)
-        .filter(|l| !l.is_empty())
-        .ok_or_else(|| invalid("servers must list at least one {\"id\": ...}".to_owned()))?;
-    let mut ids = Vec::new();
-    for item in list {
-        let id = item
-            .get("id")
-            .and_then(Value::as_str)
-            .ok_or_else(|| invalid("every server needs an id".to_owned()))?;
-        if !ctx.world.servers.contains(id) {
-            return Err(no_such_server(id));
+fn server_ids(servers: &[models::ServerId], ctx: &Ctx<'_>) -> Result<Vec<String>, ApiError> {
+    if servers.is_empty() {
+        return Err(invalid(
+            "servers must list at least one {\"id\": ...}".to_owned(),
+        ));
+    }
+    let mut ids: Vec<String> = Vec::new();
+    for server in servers {
+        if !ctx.world.servers.contains(&server.id) {
+            return Err(no_such_server(&server.id));
         }
-        if !ids.iter().any(|x| x == id) {
-            ids.push(id.to_owned());
+        if !ids.contains(&server.id) {
+            ids.push(server.id.clone());
         }
     }
     Ok(ids)
@@ -73,20 +67,20 @@ fn submit(
 
 /// `POST /v1/{project_id}/cloudservers/action {"os-stop": {"type": "SOFT", "servers": [..]}}`.
 pub fn batch_stop(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
-    let f = call.fields()?;
-    if let Some(t) = opt_str(&f, "type")
-        && t != "SOFT"
-        && t != "HARD"
+    let body: models::BatchStopServersRequestBody = decode(call)?;
+    if let Some(t) = &body.os_stop.stop_type
+        && !t.is_known()
     {
         return Err(invalid(format!("type `{t}`: expected SOFT or HARD")));
     }
-    let ids = server_ids(call, ctx)?;
+    let ids = server_ids(&body.os_stop.servers, ctx)?;
     submit(call, ctx, ids, true)
 }
 
 /// `POST /v1/{project_id}/cloudservers/action {"os-start": {"servers": [..]}}`.
 pub fn batch_start(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
-    let ids = server_ids(call, ctx)?;
+    let body: models::BatchStartServersRequestBody = decode(call)?;
+    let ids = server_ids(&body.os_start.servers, ctx)?;
     submit(call, ctx, ids, false)
 }
 

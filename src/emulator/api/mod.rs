@@ -174,6 +174,24 @@ impl Call<'_> {
     }
 }
 
+/// Decodes the body into the operation's request model from `sdrs::models` (after
+/// [`validate_body`] checked it against the operation table). A missing body, or a missing
+/// wrapper whose fields are all optional, reads as empty.
+pub fn decode<T: serde::de::DeserializeOwned>(call: &Call<'_>) -> Result<T, ApiError> {
+    let mut body = match call.body {
+        Value::Null => Value::Object(Map::new()),
+        other => other.clone(),
+    };
+    if let (Body::Wrapped { key, fields }, Value::Object(map)) = (call.op.body, &mut body)
+        && !map.contains_key(key)
+        && fields.iter().all(|p| !p.required)
+    {
+        map.insert(key.to_owned(), Value::Object(Map::new()));
+    }
+    serde_json::from_value(body)
+        .map_err(|e| ApiError::invalid(format!("invalid request body: {e}")))
+}
+
 /// Checks a body against the operation table: every required field present, every field of
 /// the declared JSON type. Errors say which field is wrong.
 pub fn validate_body(op: &Operation, call: &Call<'_>) -> Result<(), ApiError> {
@@ -234,21 +252,6 @@ fn kind_text(kind: Kind) -> &'static str {
         Kind::Object => "a JSON object",
         Kind::ObjectList => "a list of JSON objects",
     }
-}
-
-/// A string field, if present.
-pub fn opt_str<'a>(fields: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
-    fields.get(name).and_then(Value::as_str)
-}
-
-/// A required string field (validate_body has checked presence and type).
-pub fn req_str<'a>(fields: &'a Map<String, Value>, name: &str) -> Result<&'a str, ApiError> {
-    opt_str(fields, name).ok_or_else(|| ApiError::invalid(format!("{name} is required")))
-}
-
-/// A boolean field, `false` when absent.
-pub fn flag(fields: &Map<String, Value>, name: &str) -> bool {
-    fields.get(name).and_then(Value::as_bool).unwrap_or(false)
 }
 
 /// Name rule of the reference (5.4.1 table 5-9 and the other `name` fields): at most 64 bytes of

@@ -4,13 +4,11 @@
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
-use serde_json::{Map, Value};
-
 use super::protection_groups::group;
-use super::tags::parse_tags;
+use super::tags::check_tags;
 use super::{
-    ApiError, Call, Ctx, NewJob, Reply, check_description, check_name, flag, id_list, name_matches,
-    not_found, opt_str, page, paginate, req_str,
+    ApiError, Call, Ctx, NewJob, Reply, check_description, check_name, decode, id_list,
+    name_matches, not_found, page, paginate,
 };
 use crate::emulator::effects::{new_id, new_mac};
 use crate::emulator::jobs::{self, Effect};
@@ -170,12 +168,22 @@ struct CreateOptions {
     description: Option<String>,
 }
 
-fn check_placement(fields: &Map<String, Value>) -> Result<(), ApiError> {
+/// The creation inputs single and batch creation have in common, as the request models give
+/// them.
+struct Requested<'a> {
+    description: Option<&'a str>,
+    cluster_id: Option<&'a str>,
+    primary_subnet_id: Option<&'a str>,
+    primary_ip_address: Option<&'a str>,
+    tags: Option<&'a [models::ResourceTag]>,
+    tenancy: Option<&'a models::Tenancy>,
+    dedicated_host_id: Option<&'a str>,
+}
+
+fn check_placement(r: &Requested<'_>) -> Result<(), ApiError> {
     let action = Action::CreateInstance;
-    let tenancy = opt_str(fields, "tenancy");
-    if let Some(t) = tenancy
-        && t != "shared"
-        && t != "dedicated"
+    if let Some(t) = r.tenancy
+        && !t.is_known()
     {
         return Err(refuse(
             action,
@@ -183,8 +191,8 @@ fn check_placement(fields: &Map<String, Value>) -> Result<(), ApiError> {
             format!("tenancy `{t}`: expected shared or dedicated"),
         ));
     }
-    if let Some(host) = opt_str(fields, "dedicated_host_id") {
-        if tenancy != Some("dedicated") {
+    if let Some(host) = r.dedicated_host_id {
+        if r.tenancy != Some(&models::Tenancy::Dedicated) {
             return Err(refuse(
                 action,
                 "dedicated_host_id only",
@@ -197,7 +205,7 @@ fn check_placement(fields: &Map<String, Value>) -> Result<(), ApiError> {
             format!("dedicated host {host} not found"),
         ));
     }
-    if let Some(cluster) = opt_str(fields, "cluster_id") {
+    if let Some(cluster) = r.cluster_id {
         // No dedicated distributed storage either (A.1 SDRS.1381).
         return Err(ApiError::sdrs(
             "SDRS.1381",
@@ -210,31 +218,28 @@ fn check_placement(fields: &Map<String, Value>) -> Result<(), ApiError> {
 fn create_options(
     world: &World,
     g: &ProtectionGroup,
-    fields: &Map<String, Value>,
+    r: &Requested<'_>,
 ) -> Result<CreateOptions, ApiError> {
     let action = Action::CreateInstance;
-    check_placement(fields)?;
-    let description = opt_str(fields, "description");
-    check_description(description)?;
-    let primary_subnet_id = opt_str(fields, "primary_subnet_id").map(str::to_owned);
-    let primary_ip_address = opt_str(fields, "primary_ip_address").map(str::to_owned);
-    if primary_ip_address.is_some() && primary_subnet_id.is_none() {
+    check_placement(r)?;
+    check_description(r.description)?;
+    if r.primary_ip_address.is_some() && r.primary_subnet_id.is_none() {
         return Err(refuse(
             action,
             "primary_subnet_id given",
             "primary_subnet_id must be specified when primary_ip_address is specified".to_owned(),
         ));
     }
-    if let Some(subnet) = &primary_subnet_id {
+    if let Some(subnet) = r.primary_subnet_id {
         let cidr = subnet_in_group(world, g, subnet, action)?;
-        if let Some(ip) = &primary_ip_address {
+        if let Some(ip) = r.primary_ip_address {
             if !in_cidr(ip, &cidr) {
                 return Err(ApiError::sdrs(
                     "SDRS.0219",
                     format!("primary_ip_address {ip} is not in subnet {subnet} ({cidr})"),
                 ));
             }
-            if used_ips(world, subnet, &[]).contains(ip.as_str()) {
+            if used_ips(world, subnet, &[]).contains(ip) {
                 return Err(refuse(
                     action,
                     "IP address free",
@@ -243,10 +248,7 @@ fn create_options(
             }
         }
     }
-    let tags = match fields.get("tags") {
-        Some(value) => parse_tags(value, true)?,
-        None => Vec::new(),
-    };
+    let tags = check_tags(r.tags.unwrap_or_default())?;
     if tags.len() > 10 {
         return Err(refuse(
             action,
@@ -258,10 +260,10 @@ fn create_options(
         ));
     }
     Ok(CreateOptions {
-        primary_subnet_id,
-        primary_ip_address,
+        primary_subnet_id: r.primary_subnet_id.map(str::to_owned),
+        primary_ip_address: r.primary_ip_address.map(str::to_owned),
         tags,
-        description: description.map(str::to_owned),
+        description: r.description.map(str::to_owned),
     })
 }
 
@@ -364,18 +366,33 @@ fn check_flavor(world: &World, flavor: Option<&str>) -> Result<(), ApiError> {
 /// 5.5.1 `POST /v1/{project_id}/protected-instances`.
 pub fn create(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     let rule = rules::find(RULES, Action::CreateInstance)?;
-    let f = call.fields()?;
-    let group_id = req_str(&f, "server_group_id")?;
-    let server_id = req_str(&f, "server_id")?;
-    let name = req_str(&f, "name")?;
+    let body: models::CreateProtectedInstanceRequestBody = decode(call)?;
+    let p = &body.protected_instance;
+    let (group_id, server_id, name) = (
+        p.server_group_id.as_str(),
+        p.server_id.as_str(),
+        p.name.as_str(),
+    );
     check_name(name, 64)?;
     let w = &*ctx.world;
     let g = group(w, group_id)?;
     rule.check_group(group_id, &g.status)?;
     check_server(w, g, server_id, "server exists")?;
-    let flavor = opt_str(&f, "flavorRef");
+    let flavor = p.flavor_ref.as_deref();
     check_flavor(w, flavor)?;
-    let options = create_options(w, g, &f)?;
+    let options = create_options(
+        w,
+        g,
+        &Requested {
+            description: p.description.as_deref(),
+            cluster_id: p.cluster_id.as_deref(),
+            primary_subnet_id: p.primary_subnet_id.as_deref(),
+            primary_ip_address: p.primary_ip_address.as_deref(),
+            tags: p.tags.as_deref(),
+            tenancy: p.tenancy.as_ref(),
+            dedicated_host_id: p.dedicated_host_id.as_deref(),
+        },
+    )?;
     let id = create_one(ctx, group_id, server_id, name, flavor, &options)?;
     ctx.resource = Some(id.clone());
     Ok(Reply::Json(ctx.submit(
@@ -404,30 +421,17 @@ pub const BATCH_DELETE_JOB_TYPE: &str = "batchDeleteProtectedInstancesNoCG";
 /// 5.5.11 `POST /v1/{project_id}/protected-instances/batch` (202).
 pub fn batch_create(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     let rule = rules::find(RULES, Action::CreateInstance)?;
-    let f = call.fields()?;
-    let group_id = req_str(&f, "server_group_id")?;
-    let prefix = req_str(&f, "name_prefix")?;
+    let body: models::BatchCreateProtectedInstancesRequestBody = decode(call)?;
+    let p = &body.protected_instances;
+    let group_id = p.server_group_id.as_str();
+    let prefix = p.name_prefix.as_str();
     // 5.5.11: the prefix is 1 to 59 characters; "-0001" etc. is appended.
     check_name(prefix, 59)?;
-    let servers: Vec<(String, Option<String>)> = f
-        .get("servers")
-        .and_then(Value::as_array)
-        .map(|list| {
-            list.iter()
-                .map(|s| {
-                    (
-                        s.get("server_id")
-                            .and_then(Value::as_str)
-                            .unwrap_or("")
-                            .to_owned(),
-                        s.get("flavorRef")
-                            .and_then(Value::as_str)
-                            .map(str::to_owned),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let servers: Vec<(String, Option<String>)> = p
+        .servers
+        .iter()
+        .map(|s| (s.server_id.clone(), s.flavor_ref.clone()))
+        .collect();
     let action = Action::CreateInstance;
     if servers.is_empty() {
         return Err(ApiError::invalid(
@@ -461,7 +465,19 @@ pub fn batch_create(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiErro
         check_server(w, g, server_id, "servers lists existing")?;
         check_flavor(w, flavor.as_deref())?;
     }
-    let options = create_options(w, g, &f)?;
+    let options = create_options(
+        w,
+        g,
+        &Requested {
+            description: p.description.as_deref(),
+            cluster_id: p.cluster_id.as_deref(),
+            primary_subnet_id: p.primary_subnet_id.as_deref(),
+            primary_ip_address: None,
+            tags: p.tags.as_deref(),
+            tenancy: p.tenancy.as_ref(),
+            dedicated_host_id: p.dedicated_host_id.as_deref(),
+        },
+    )?;
     let mut ids = Vec::new();
     for (n, (server_id, flavor)) in servers.iter().enumerate() {
         let name = format!("{prefix}-{:04}", n + 1);
@@ -564,10 +580,10 @@ fn mark_deleting(ctx: &mut Ctx<'_>, ids: &[String]) -> Result<(), ApiError> {
 pub fn delete(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     let rule = rules::find(RULES, Action::DeleteInstance)?;
     let id = call.param("protected_instance_id")?.to_owned();
-    let f = call.fields()?;
+    let body: models::DeleteProtectedInstanceRequestBody = decode(call)?;
     let (dts, dte) = (
-        flag(&f, "delete_target_server"),
-        flag(&f, "delete_target_eip"),
+        body.delete_target_server.unwrap_or(false),
+        body.delete_target_eip.unwrap_or(false),
     );
     check_delete(ctx.world, &id, dts, dte)?;
     let group_id = instance(ctx.world, &id)?.server_group_id.clone();
@@ -593,16 +609,12 @@ pub fn delete(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
 pub fn batch_delete(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     let rule = rules::find(RULES, Action::DeleteInstance)?;
     let action = Action::DeleteInstance;
-    let f = call.fields()?;
-    let ids: Vec<String> = f
-        .get("protected_instances")
-        .and_then(Value::as_array)
-        .map(|list| {
-            list.iter()
-                .map(|x| x.get("id").and_then(Value::as_str).unwrap_or("").to_owned())
-                .collect()
-        })
-        .unwrap_or_default();
+    let body: models::BatchDeleteProtectedInstancesRequestBody = decode(call)?;
+    let ids: Vec<String> = body
+        .protected_instances
+        .iter()
+        .map(|r| r.id.clone())
+        .collect();
     if ids.is_empty() {
         return Err(ApiError::invalid(
             "protected_instances must list at least one instance",
@@ -629,8 +641,8 @@ pub fn batch_delete(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiErro
         }
     }
     let (dts, dte) = (
-        flag(&f, "delete_target_server"),
-        flag(&f, "delete_target_eip"),
+        body.delete_target_server.unwrap_or(false),
+        body.delete_target_eip.unwrap_or(false),
     );
     let mut groups = BTreeSet::new();
     for id in &ids {
@@ -755,8 +767,8 @@ pub fn show(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
 /// 5.5.5 `PUT /v1/{project_id}/protected-instances/{protected_instance_id}`.
 pub fn rename(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     let id = call.param("protected_instance_id")?;
-    let f = call.fields()?;
-    let name = req_str(&f, "name")?;
+    let body: models::UpdateProtectedInstanceNameRequestBody = decode(call)?;
+    let name = body.protected_instance.name.as_str();
     check_name(name, 64)?;
     instance(ctx.world, id)?;
     ctx.resource = Some(id.to_owned());
@@ -792,9 +804,9 @@ pub fn attach(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     let rule = rules::find(RULES, Action::AttachReplication)?;
     let pair_rule = rules::find(replication::RULES, Action::AttachReplication)?;
     let id = call.param("protected_instance_id")?.to_owned();
-    let f = call.fields()?;
-    let pair_id = req_str(&f, "replication_id")?.to_owned();
-    let device = normalise_device(req_str(&f, "device")?)?;
+    let body: models::AttachReplicationRequestBody = decode(call)?;
+    let pair_id = body.replication_attachment.replication_id.clone();
+    let device = normalise_device(&body.replication_attachment.device)?;
     let w = &*ctx.world;
     let i = instance(w, &id)?;
     let p = pair(w, &pair_id)?;
@@ -950,13 +962,13 @@ fn set_instance_status(ctx: &mut Ctx<'_>, id: &str, status: Option<InstanceStatu
 pub fn add_nic(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     let rule = rules::find(RULES, Action::AddNic)?;
     let id = call.param("protected_instance_id")?.to_owned();
-    let f = call.fields()?;
-    let subnet_id = req_str(&f, "subnet_id")?.to_owned();
+    let body: models::AddNicRequestBody = decode(call)?;
+    let subnet_id = body.subnet_id.clone();
     let (group_id, previous) = nic_checks(ctx, &id, Action::AddNic)?;
     let w = &*ctx.world;
     let g = group(w, &group_id)?;
     let cidr = subnet_in_group(w, g, &subnet_id, Action::AddNic)?;
-    let ip = match opt_str(&f, "ip_address") {
+    let ip = match body.ip_address.as_deref() {
         Some(ip) => {
             if !in_cidr(ip, &cidr) {
                 return Err(ApiError::sdrs(
@@ -1008,8 +1020,8 @@ pub fn add_nic(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
 pub fn delete_nic(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     let rule = rules::find(RULES, Action::DeleteNic)?;
     let id = call.param("protected_instance_id")?.to_owned();
-    let f = call.fields()?;
-    let nic_id = req_str(&f, "nic_id")?.to_owned();
+    let body: models::DeleteNicRequestBody = decode(call)?;
+    let nic_id = body.nic_id.clone();
     let (group_id, previous) = nic_checks(ctx, &id, Action::DeleteNic)?;
     let w = &*ctx.world;
     let i = instance(w, &id)?;
@@ -1060,13 +1072,14 @@ pub fn resize(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     let rule = rules::find(RULES, Action::Resize)?;
     let action = Action::Resize;
     let id = call.param("protected_instance_id")?.to_owned();
-    let f = call.fields()?;
-    let both = opt_str(&f, "flavorRef");
+    let body: models::ResizeRequestBody = decode(call)?;
+    let r = &body.resize;
+    let both = r.flavor_ref.as_deref();
     // Table 5-33: flavorRef wins over production_flavorRef and dr_flavorRef.
     let production_flavor = both
-        .or(opt_str(&f, "production_flavorRef"))
+        .or(r.production_flavor_ref.as_deref())
         .map(str::to_owned);
-    let dr_flavor = both.or(opt_str(&f, "dr_flavorRef")).map(str::to_owned);
+    let dr_flavor = both.or(r.dr_flavor_ref.as_deref()).map(str::to_owned);
     if production_flavor.is_none() && dr_flavor.is_none() {
         return Err(ApiError::invalid(
             "resize needs flavorRef, production_flavorRef or dr_flavorRef",
@@ -1078,13 +1091,13 @@ pub fn resize(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     rule.check_group(&g.id, &g.status)?;
     rule.check("protected instance", &id, &i.status)?;
     // The emulator has no dedicated hosts: DeH parameters are refused as for servers not on one.
-    if opt_str(&f, "production_dedicated_host_id").is_some() {
+    if r.production_dedicated_host_id.is_some() {
         return Err(ApiError::sdrs(
             "SDRS.1368",
             "the production site server is not on a dedicated host; production_dedicated_host_id is not allowed",
         ));
     }
-    if opt_str(&f, "dr_dedicated_host_id").is_some() {
+    if r.dr_dedicated_host_id.is_some() {
         return Err(ApiError::sdrs(
             "SDRS.1367",
             "the DR site server is not on a dedicated host; dr_dedicated_host_id is not allowed",

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use super::{
-    ApiError, Call, Ctx, NewJob, Reply, check_description, check_name, name_matches, not_found,
-    opt_str, page, paginate, req_str,
+    ApiError, Call, Ctx, NewJob, Reply, check_description, check_name, decode, name_matches,
+    not_found, page, paginate,
 };
 use crate::emulator::jobs::{self, Effect, GroupActionPlan};
 use crate::emulator::rules::protection_group::{PRECONDITIONS, RULES};
@@ -31,16 +31,17 @@ fn refuse(action: Action, key: &str, message: String) -> ApiError {
 /// 5.4.1 `POST /v1/{project_id}/server-groups`.
 pub fn create(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     let rule = rules::find(RULES, Action::CreateGroup)?;
-    let f = call.fields()?;
-    let name = req_str(&f, "name")?;
+    let body: models::CreateProtectionGroupRequestBody = decode(call)?;
+    let p = &body.server_group;
+    let name = p.name.as_str();
     check_name(name, 64)?;
-    let description = opt_str(&f, "description");
+    let description = p.description.as_deref();
     check_description(description)?;
-    let source_az = req_str(&f, "source_availability_zone")?;
-    let target_az = req_str(&f, "target_availability_zone")?;
-    let domain_id = req_str(&f, "domain_id")?;
-    let vpc_id = req_str(&f, "source_vpc_id")?;
-    let dr_type = opt_str(&f, "dr_type").unwrap_or("migration");
+    let source_az = p.source_availability_zone.as_str();
+    let target_az = p.target_availability_zone.as_str();
+    let domain_id = p.domain_id.as_str();
+    let vpc_id = p.source_vpc_id.as_str();
+    let dr_type = p.dr_type.as_ref().map_or("migration", |d| d.as_str());
     let w = &*ctx.world;
 
     let domain = w
@@ -249,8 +250,8 @@ fn set_group_status(ctx: &mut Ctx<'_>, id: &str, status: Option<GroupStatus>) {
 /// 5.4.5 `PUT /v1/{project_id}/server-groups/{server_group_id}`.
 pub fn rename(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     let id = call.param("server_group_id")?;
-    let f = call.fields()?;
-    let name = req_str(&f, "name")?;
+    let body: models::UpdateProtectionGroupNameRequestBody = decode(call)?;
+    let name = body.server_group.name.as_str();
     check_name(name, 64)?;
     group(ctx.world, id)?;
     ctx.resource = Some(id.to_owned());
@@ -451,8 +452,8 @@ pub fn failover(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
 
 /// 5.4.9 `{"reverse-server-group": {"priority_station": "source"|"target"}}`.
 pub fn reverse(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
-    let f = call.fields()?;
-    let text = req_str(&f, "priority_station")?;
+    let body: models::ReverseProtectionGroupRequestBody = decode(call)?;
+    let text = body.reverse_server_group.priority_station.as_str();
     let station = Station::parse(text).ok_or_else(|| {
         refuse(
             Action::Reverse,

@@ -1,12 +1,10 @@
 //! Replication pairs (reference 5.6): create, delete, list, show, expand, rename.
 
-use serde_json::Value;
-
 use super::protected_instances::pair;
 use super::protection_groups::group;
 use super::{
-    ApiError, Call, Ctx, NewJob, Reply, check_description, check_name, flag, id_list, name_matches,
-    opt_str, page, paginate, req_str,
+    ApiError, Call, Ctx, NewJob, Reply, check_description, check_name, decode, id_list,
+    name_matches, page, paginate,
 };
 use crate::emulator::effects::new_id;
 use crate::emulator::jobs::{self, Effect};
@@ -24,14 +22,15 @@ fn refuse(action: Action, key: &str, message: String) -> ApiError {
 pub fn create(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     let rule = rules::find(RULES, Action::CreatePair)?;
     let action = Action::CreatePair;
-    let f = call.fields()?;
-    let group_id = req_str(&f, "server_group_id")?.to_owned();
-    let volume_id = req_str(&f, "volume_id")?.to_owned();
-    let name = req_str(&f, "name")?;
+    let body: models::CreateReplicationRequestBody = decode(call)?;
+    let p = &body.replication;
+    let group_id = p.server_group_id.clone();
+    let volume_id = p.volume_id.clone();
+    let name = p.name.as_str();
     check_name(name, 64)?;
-    let description = opt_str(&f, "description");
+    let description = p.description.as_deref();
     check_description(description)?;
-    if let Some(cluster) = opt_str(&f, "cluster_id") {
+    if let Some(cluster) = &p.cluster_id {
         return Err(ApiError::sdrs(
             "SDRS.1381",
             format!("DSS storage pool {cluster} does not exist"),
@@ -131,11 +130,11 @@ pub fn delete(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     let rule = rules::find(RULES, Action::DeletePair)?;
     let action = Action::DeletePair;
     let id = call.param("replication_id")?.to_owned();
-    let f = call.fields()?;
+    let body: models::DeleteReplicationRequestBody = decode(call)?;
     let w = &*ctx.world;
     let p = pair(w, &id)?;
-    if let Some(body_group) = opt_str(&f, "server_group_id")
-        && body_group != p.server_group_id
+    if let Some(body_group) = &body.replication.server_group_id
+        && *body_group != p.server_group_id
     {
         return Err(refuse(
             action,
@@ -179,7 +178,7 @@ pub fn delete(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
             ]),
             Effect::DeletePair {
                 pair: id.clone(),
-                delete_target_volume: flag(&f, "delete_target_volume"),
+                delete_target_volume: body.replication.delete_target_volume.unwrap_or(false),
             },
         ),
     )))
@@ -268,13 +267,11 @@ pub fn expand(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     let rule = rules::find(RULES, Action::ExpandPair)?;
     let action = Action::ExpandPair;
     let id = call.param("replication_id")?.to_owned();
-    let f = call.fields()?;
-    // Table 5-46: "a decimal value is truncated to its integer part".
-    let new_size = f
-        .get("new_size")
-        .and_then(Value::as_f64)
-        .map(f64::trunc)
-        .filter(|n| *n >= 1.0 && *n <= f64::from(u32::MAX))
+    let body: models::ExtendReplicationRequestBody = decode(call)?;
+    // Table 5-46: "a decimal value is truncated to its integer part" (the model truncates).
+    let new_size = u32::try_from(body.extend_replication.new_size)
+        .ok()
+        .filter(|n| *n >= 1)
         .ok_or_else(|| {
             ApiError::invalid("extend-replication.new_size must be a positive number of GB")
         })?;
@@ -296,13 +293,6 @@ pub fn expand(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
         ));
     }
     let current = volumes.iter().map(|v| v.size).max().unwrap_or(0);
-    // Range-checked above.
-    #[expect(
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss,
-        reason = "checked range"
-    )]
-    let new_size = new_size as u32;
     if new_size <= current {
         return Err(refuse(
             action,
@@ -342,8 +332,8 @@ pub fn expand(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
 /// 5.6.6 `PUT /v1/{project_id}/replications/{replication_id}`.
 pub fn rename(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     let id = call.param("replication_id")?;
-    let f = call.fields()?;
-    let name = req_str(&f, "name")?;
+    let body: models::UpdateReplicationNameRequestBody = decode(call)?;
+    let name = body.replication.name.as_str();
     check_name(name, 64)?;
     pair(ctx.world, id)?;
     ctx.resource = Some(id.to_owned());

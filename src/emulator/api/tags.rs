@@ -3,10 +3,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::protected_instances::instance;
-use super::{ApiError, Call, Ctx, Reply, page_of};
+use super::{ApiError, Call, Ctx, Reply, decode, page_of};
 use crate::emulator::views;
 use crate::emulator::world::{ProtectedInstance, StatusExt, Tag};
 use crate::sdrs::models;
@@ -48,46 +48,25 @@ fn check_value(key: &str, value: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Parses and validates a list of `{key, value}` tags. With `value_required`, every tag needs a
-/// value (an empty string is fine); duplicate keys are refused (A.1 SDRS.2209).
-pub fn parse_tags(value: &Value, value_required: bool) -> Result<Vec<Tag>, ApiError> {
-    let list = value
-        .as_array()
-        .ok_or_else(|| ApiError::invalid("tags must be a list of {key, value} objects"))?;
-    let mut tags = Vec::new();
+/// Validates tags of a request: key and value rules of 5.8.2, no key twice (A.1 SDRS.2209).
+pub fn check_tags(tags: &[models::ResourceTag]) -> Result<Vec<Tag>, ApiError> {
     let mut keys = BTreeSet::new();
-    for item in list {
-        let key = item.get("key").and_then(Value::as_str).unwrap_or("");
-        check_key(key)?;
-        let value = match item.get("value") {
-            Some(Value::String(v)) => v.clone(),
-            Some(Value::Null) | None if !value_required => String::new(),
-            Some(Value::Null) | None => {
-                return Err(ApiError::sdrs(
-                    "SDRS.2208",
-                    format!("tag `{key}` has no value"),
-                ));
-            }
-            Some(_) => {
-                return Err(ApiError::sdrs(
-                    "SDRS.2207",
-                    format!("the value of tag `{key}` must be a string"),
-                ));
-            }
-        };
-        check_value(key, &value)?;
-        if !keys.insert(key.to_owned()) {
+    let mut checked = Vec::new();
+    for tag in tags {
+        check_key(&tag.key)?;
+        check_value(&tag.key, &tag.value)?;
+        if !keys.insert(tag.key.as_str()) {
             return Err(ApiError::sdrs(
                 "SDRS.2209",
-                format!("tag key `{key}` appears twice"),
+                format!("tag key `{}` appears twice", tag.key),
             ));
         }
-        tags.push(Tag {
-            key: key.to_owned(),
-            value,
+        checked.push(Tag {
+            key: tag.key.clone(),
+            value: tag.value.clone(),
         });
     }
-    Ok(tags)
+    Ok(checked)
 }
 
 /// 5.8.2 / 5.8.3: tags of an instance in a transitional status (being created or deleted) cannot
@@ -136,8 +115,8 @@ fn merge(ctx: &mut Ctx<'_>, id: &str, tags: Vec<Tag>) -> Result<(), ApiError> {
 /// 5.8.2 `POST .../protected-instances/{id}/tags/action {"action": "create", "tags": [..]}`.
 pub fn batch_add(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     let id = call.param("protected_instance_id")?;
-    let f = call.fields()?;
-    let tags = parse_tags(f.get("tags").unwrap_or(&Value::Null), true)?;
+    let body: models::BatchAddTagsRequestBody = decode(call)?;
+    let tags = check_tags(&body.tags)?;
     if tags.is_empty() {
         return Err(ApiError::sdrs("SDRS.2202", "the tag list is empty"));
     }
@@ -149,27 +128,19 @@ pub fn batch_add(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> 
 /// not exist succeeds; a tag with a value is deleted only if the value matches.
 pub fn batch_delete(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     let id = call.param("protected_instance_id")?;
-    let f = call.fields()?;
-    let list = f
-        .get("tags")
-        .and_then(Value::as_array)
-        .ok_or_else(|| ApiError::invalid("tags is required"))?;
-    if list.is_empty() {
+    let body: models::BatchDeleteTagsRequestBody = decode(call)?;
+    if body.tags.is_empty() {
         return Err(ApiError::sdrs("SDRS.2202", "the tag list is empty"));
     }
     let mut doomed = Vec::new();
-    for item in list {
-        let key = item.get("key").and_then(Value::as_str).unwrap_or("");
-        if key.trim().is_empty() {
+    for tag in &body.tags {
+        if tag.key.trim().is_empty() {
             return Err(ApiError::sdrs(
                 "SDRS.2205",
                 "tag key is blank or an empty string",
             ));
         }
-        doomed.push((
-            key.to_owned(),
-            item.get("value").and_then(Value::as_str).map(str::to_owned),
-        ));
+        doomed.push((tag.key.clone(), tag.value.clone()));
     }
     let i = instance(ctx.world, id)?;
     check_taggable(i, "SDRS.2222")?;
@@ -188,9 +159,8 @@ pub fn batch_delete(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiErro
 /// 5.8.4 `POST .../protected-instances/{id}/tags {"tag": {key, value}}`: overwrites.
 pub fn add(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     let id = call.param("protected_instance_id")?;
-    let f = call.fields()?;
-    let tag = f.get("tag").cloned().unwrap_or(Value::Null);
-    let tags = parse_tags(&Value::Array(vec![tag]), true)?;
+    let body: models::AddTagRequestBody = decode(call)?;
+    let tags = check_tags(std::slice::from_ref(&body.tag))?;
     merge(ctx, id, tags)?;
     Ok(Reply::Empty)
 }
@@ -279,13 +249,8 @@ impl TagFilter {
     }
 }
 
-fn tag_filters(fields: &Map<String, Value>, name: &str) -> Result<Vec<TagFilter>, ApiError> {
-    let Some(value) = fields.get(name) else {
-        return Ok(Vec::new());
-    };
-    let list = value
-        .as_array()
-        .ok_or_else(|| ApiError::invalid(format!("{name} must be a list of {{key, values}}")))?;
+fn tag_filters(list: Option<&[models::TagValues]>, name: &str) -> Result<Vec<TagFilter>, ApiError> {
+    let list = list.unwrap_or_default();
     if list.len() > 10 {
         return Err(ApiError::sdrs(
             "SDRS.2203",
@@ -295,7 +260,7 @@ fn tag_filters(fields: &Map<String, Value>, name: &str) -> Result<Vec<TagFilter>
     let mut seen = BTreeSet::new();
     let mut filters = Vec::new();
     for item in list {
-        let key = item.get("key").and_then(Value::as_str).unwrap_or("").trim();
+        let key = item.key.trim();
         if key.is_empty() {
             return Err(ApiError::sdrs(
                 "SDRS.2205",
@@ -308,17 +273,7 @@ fn tag_filters(fields: &Map<String, Value>, name: &str) -> Result<Vec<TagFilter>
                 format!("{name}: key `{key}` appears twice"),
             ));
         }
-        let values: Vec<String> = match item.get("values") {
-            Some(Value::Array(values)) => values
-                .iter()
-                .map(|v| v.as_str().unwrap_or("").trim().to_owned())
-                .collect(),
-            _ => {
-                return Err(ApiError::invalid(format!(
-                    "{name}: key `{key}` needs a values list (empty for any value)"
-                )));
-            }
-        };
+        let values: Vec<String> = item.values.iter().map(|v| v.trim().to_owned()).collect();
         if values.len() > 10 {
             return Err(ApiError::sdrs(
                 "SDRS.2218",
@@ -350,13 +305,10 @@ fn tag_filters(fields: &Map<String, Value>, name: &str) -> Result<Vec<TagFilter>
 
 /// The `matches` of 5.8.1 (table 5-60): only `resource_name`, a case-insensitive substring, or
 /// an exact match when the value is empty.
-fn name_match(fields: &Map<String, Value>) -> Result<Option<String>, ApiError> {
-    let Some(value) = fields.get("matches") else {
+fn name_match(matches: Option<&[models::TagMatch]>) -> Result<Option<String>, ApiError> {
+    let Some(list) = matches else {
         return Ok(None);
     };
-    let list = value
-        .as_array()
-        .ok_or_else(|| ApiError::invalid("matches must be a list of {key, value}"))?;
     if list.is_empty() {
         return Err(ApiError::sdrs(
             "SDRS.2212",
@@ -365,14 +317,16 @@ fn name_match(fields: &Map<String, Value>) -> Result<Option<String>, ApiError> {
     }
     let mut found = None;
     for item in list {
-        let key = item.get("key").and_then(Value::as_str).unwrap_or("");
-        if key.is_empty() {
+        if item.key.is_empty() {
             return Err(ApiError::sdrs("SDRS.2213", "a key in matches is empty"));
         }
-        if key != "resource_name" {
+        if item.key != "resource_name" {
             return Err(ApiError::sdrs(
                 "SDRS.2214",
-                format!("matches key `{key}`: only resource_name is supported"),
+                format!(
+                    "matches key `{}`: only resource_name is supported",
+                    item.key
+                ),
             ));
         }
         if found.is_some() {
@@ -381,56 +335,35 @@ fn name_match(fields: &Map<String, Value>) -> Result<Option<String>, ApiError> {
                 "matches lists resource_name twice",
             ));
         }
-        let value = match item.get("value") {
-            Some(Value::String(v)) => v.clone(),
-            Some(Value::Null) | None => {
-                return Err(ApiError::sdrs("SDRS.2216", "a value in matches is null"));
-            }
-            Some(_) => {
-                return Err(ApiError::sdrs(
-                    "SDRS.2217",
-                    "a value in matches must be a string",
-                ));
-            }
-        };
-        if value.chars().count() > 255 {
+        if item.value.chars().count() > 255 {
             return Err(ApiError::sdrs(
                 "SDRS.2217",
                 "a value in matches is over 255 characters",
             ));
         }
-        found = Some(value);
+        found = Some(item.value.clone());
     }
     Ok(found)
 }
 
-/// A number that may arrive as a JSON string (Python SDK) or number (Terraform).
-fn text_of(value: Option<&Value>) -> Option<String> {
-    match value? {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
 /// 5.8.1 `POST /v1/{project_id}/protected-instances/resource_instances/action`.
 pub fn list_by_tags(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
-    let f = call.fields()?;
-    let action = f.get("action").and_then(Value::as_str).unwrap_or("");
+    let body: models::ListByTagsRequestBody = decode(call)?;
+    let action = body.action.as_str();
     if action != "filter" && action != "count" {
         return Err(ApiError::sdrs(
             "SDRS.2210",
             format!("action `{action}`: action can be set to only filter or count"),
         ));
     }
-    let (limit, offset) = (text_of(f.get("limit")), text_of(f.get("offset")));
+    let (limit, offset) = (body.limit.as_deref(), body.offset.as_deref());
     if action == "count" && (limit.is_some() || offset.is_some()) {
         return Err(ApiError::sdrs(
             "SDRS.2211",
             "limit and offset are not supported when action is set to count",
         ));
     }
-    let (limit, offset) = page_of(limit.as_deref(), offset.as_deref()).map_err(|e| {
+    let (limit, offset) = page_of(limit, offset).map_err(|e| {
         if e.code == "SDRS.0221" {
             ApiError::sdrs(
                 "SDRS.2220",
@@ -440,11 +373,11 @@ pub fn list_by_tags(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiErro
             e
         }
     })?;
-    let tags = tag_filters(&f, "tags")?;
-    let tags_any = tag_filters(&f, "tags_any")?;
-    let not_tags = tag_filters(&f, "not_tags")?;
-    let not_tags_any = tag_filters(&f, "not_tags_any")?;
-    let name = name_match(&f)?;
+    let tags = tag_filters(body.tags.as_deref(), "tags")?;
+    let tags_any = tag_filters(body.tags_any.as_deref(), "tags_any")?;
+    let not_tags = tag_filters(body.not_tags.as_deref(), "not_tags")?;
+    let not_tags_any = tag_filters(body.not_tags_any.as_deref(), "not_tags_any")?;
+    let name = name_match(body.matches.as_deref())?;
     let w = &*ctx.world;
     let mut found: Vec<&ProtectedInstance> = w
         .protected_instances
@@ -482,7 +415,6 @@ pub fn list_by_tags(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiErro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     fn tag(k: &str, v: &str) -> Tag {
         Tag {
@@ -493,25 +425,16 @@ mod tests {
 
     #[test]
     fn tag_rules_of_the_reference() {
-        assert!(parse_tags(&json!([{"key": "env", "value": ""}]), true).is_ok());
-        let code = |v: Value| parse_tags(&v, true).map_err(|e| e.code);
-        assert_eq!(
-            code(json!([{"key": "", "value": "x"}])),
-            Err("SDRS.2205".into())
-        );
-        assert_eq!(
-            code(json!([{"key": "a/b", "value": "x"}])),
-            Err("SDRS.2204".into())
-        );
-        assert_eq!(
-            code(json!([{"key": "a", "value": "x=y"}])),
-            Err("SDRS.2207".into())
-        );
-        assert_eq!(code(json!([{"key": "a"}])), Err("SDRS.2208".into()));
-        assert_eq!(
-            code(json!([{"key": "a", "value": "1"}, {"key": "a", "value": "2"}])),
-            Err("SDRS.2209".into())
-        );
+        let t = |k: &str, v: &str| models::ResourceTag {
+            key: k.into(),
+            value: v.into(),
+        };
+        assert!(check_tags(&[t("env", "")]).is_ok());
+        let code = |tags: &[models::ResourceTag]| check_tags(tags).map(|_| ()).map_err(|e| e.code);
+        assert_eq!(code(&[t("", "x")]), Err("SDRS.2205".into()));
+        assert_eq!(code(&[t("a/b", "x")]), Err("SDRS.2204".into()));
+        assert_eq!(code(&[t("a", "x=y")]), Err("SDRS.2207".into()));
+        assert_eq!(code(&[t("a", "1"), t("a", "2")]), Err("SDRS.2209".into()));
     }
 
     #[test]
