@@ -1,6 +1,8 @@
 //! Every operation of the emulator, through drbook's own client (real signatures), against the
 //! default world: status codes, response shapes, filters and pagination, side effects.
 
+#![allow(clippy::expect_used, clippy::unwrap_used, reason = "tests")]
+
 mod emulator_common;
 
 use emulator_common::Env;
@@ -115,7 +117,7 @@ async fn protection_group_create_list_show_rename_delete() {
     let fuzzy = env
         .ok("list_protection_groups", json!({"name": "APP"}))
         .await;
-    assert_eq!(ids(&fuzzy, "server_groups"), [id.clone()]);
+    assert_eq!(ids(&fuzzy, "server_groups"), [id.as_str()]);
     let protected = env
         .ok("list_protection_groups", json!({"status": "protected"}))
         .await;
@@ -126,7 +128,7 @@ async fn protection_group_create_list_show_rename_delete() {
             json!({"query_type": "stop_protected"}),
         )
         .await;
-    assert_eq!(ids(&stopped, "server_groups"), [id.clone()]);
+    assert_eq!(ids(&stopped, "server_groups"), [id.as_str()]);
     let abnormal = env
         .ok(
             "list_protection_groups",
@@ -281,7 +283,7 @@ async fn protected_instances_create_list_show_rename_delete() {
             json!({"server_group_ids": "[\"pg-web-0001\",\"nope\"]", "name": "app"}),
         )
         .await;
-    assert_eq!(ids(&by_groups, "protected_instances"), [id.clone()]);
+    assert_eq!(ids(&by_groups, "protected_instances"), [id.as_str()]);
     let by_ids = env
         .ok(
             "list_protected_instances",

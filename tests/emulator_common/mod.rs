@@ -5,6 +5,7 @@
     dead_code,
     reason = "each test binary uses a different subset of the helpers"
 )]
+#![allow(clippy::expect_used, reason = "test helpers fail loudly")]
 
 use std::time::Duration;
 
