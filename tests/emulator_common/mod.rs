@@ -171,7 +171,7 @@ impl Env {
     }
 
     /// A raw request signed with the emulator's credentials. `tweak` may change the headers
-    /// after signing (to break the signature) and the bytes sent.
+    /// after signing (to break the signature).
     pub async fn raw(
         &self,
         method: &str,
@@ -179,21 +179,51 @@ impl Env {
         body: Option<&str>,
         tweak: impl FnOnce(&mut HeaderMap),
     ) -> (u16, Value) {
+        let signing = self.signing();
+        self.raw_signed(method, path_and_query, body, signing, tweak)
+            .await
+    }
+
+    /// The emulator's own signing parameters (Python SDK style), to modify.
+    pub fn signing(&self) -> Signing {
         let creds = self.emulator.credentials();
+        Signing {
+            access_key: creds.access_key.clone(),
+            secret_key: secrecy::SecretString::from(creds.secret_key.expose_secret().to_owned()),
+            date: jiff::Timestamp::now(),
+            project_header: Some(self.emulator.project_id().to_owned()),
+            sign_host: true,
+            sign_project: true,
+        }
+    }
+
+    /// A raw request signed as `signing` says.
+    pub async fn raw_signed(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        body: Option<&str>,
+        signing: Signing,
+        tweak: impl FnOnce(&mut HeaderMap),
+    ) -> (u16, Value) {
         let (path, query) = path_and_query
             .split_once('?')
             .unwrap_or((path_and_query, ""));
         let host = self.emulator.local_addr().to_string();
         let mut headers = HeaderMap::new();
         headers.insert("content-type", HeaderValue::from_static("application/json"));
-        headers.insert("host", HeaderValue::from_str(&host).expect("host"));
-        headers.insert(
-            "x-project-id",
-            HeaderValue::from_str(self.emulator.project_id()).expect("project"),
-        );
+        if signing.sign_host {
+            headers.insert("host", HeaderValue::from_str(&host).expect("host"));
+        }
+        if let (Some(project), true) = (&signing.project_header, signing.sign_project) {
+            headers.insert(
+                "x-project-id",
+                HeaderValue::from_str(project).expect("project"),
+            );
+        }
         headers.insert(
             "x-sdk-date",
-            HeaderValue::from_str(&signer::format_sdk_date(jiff::Timestamp::now())).expect("date"),
+            HeaderValue::from_str(&signer::format_sdk_date(signing.date)).expect("date"),
         );
         let bytes = body.unwrap_or("").as_bytes();
         let auth = signer::sign(
@@ -204,14 +234,21 @@ impl Env {
                 headers: &headers,
                 body: bytes,
             },
-            &creds.access_key,
-            &creds.secret_key,
+            &signing.access_key,
+            &signing.secret_key,
         )
         .expect("sign");
         headers.insert(
             "authorization",
             HeaderValue::from_str(&auth.header_value()).expect("auth"),
         );
+        // Terraform's Go SDK adds X-Project-Id after signing.
+        if let (Some(project), false) = (&signing.project_header, signing.sign_project) {
+            headers.insert(
+                "x-project-id",
+                HeaderValue::from_str(project).expect("project"),
+            );
+        }
         tweak(&mut headers);
         let url = format!("{}{path_and_query}", self.emulator.endpoint());
         let client = reqwest::Client::new();
@@ -242,6 +279,19 @@ impl Env {
     pub async fn stop(self) {
         self.emulator.shutdown().await;
     }
+}
+
+/// How a raw request is signed.
+pub struct Signing {
+    pub access_key: String,
+    pub secret_key: secrecy::SecretString,
+    pub date: jiff::Timestamp,
+    /// `X-Project-Id` to send, if any.
+    pub project_header: Option<String>,
+    /// Sign `Host` (Python SDK) or not (Go SDK).
+    pub sign_host: bool,
+    /// Sign `X-Project-Id` (Python SDK) or add it after signing (Go SDK).
+    pub sign_project: bool,
 }
 
 /// A client for an emulator, with its credentials.
