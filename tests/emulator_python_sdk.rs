@@ -163,7 +163,7 @@ print(json.dumps(out))
 async fn the_official_python_sdk_runs_a_whole_dr_lifecycle() {
     let emulator = Emulator::start(Config::default()).await.expect("start");
     let creds = emulator.credentials();
-    let env = vec![
+    let env = [
         ("EMU_AK", creds.access_key.clone()),
         ("EMU_SK", creds.secret_key.expose_secret().to_owned()),
         ("EMU_PROJECT", emulator.project_id().to_owned()),
