@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use super::client::Client;
 use super::error::{Error, ErrorClass, ErrorCode};
 use super::models::{EcsJob, Job, JobStatus};
+use super::operations::Service;
 
 /// How to wait for a job. The defaults follow Terraform's practice (first poll after 5 s, polls
 /// every few seconds) but back off to one poll per 30 s, and allow 30 minutes, which a large
@@ -270,6 +271,31 @@ impl Client {
     /// The same for an ECS job (batch stop / start of servers).
     pub async fn wait_ecs_job(&self, job_id: &str, policy: &PollPolicy) -> Result<EcsJob, Error> {
         wait_for("show_ecs_job", job_id, policy, || self.show_ecs_job(job_id)).await
+    }
+
+    /// Waits for the job an operation of `service` returned and gives the final job as JSON: the
+    /// generic form for the engine, which runs any `returns_job` operation as an action.
+    pub async fn wait_job_json(
+        &self,
+        service: Service,
+        job_id: &str,
+        policy: &PollPolicy,
+    ) -> Result<serde_json::Value, Error> {
+        let (operation, value) = match service {
+            Service::Sdrs => (
+                "show_job_status",
+                serde_json::to_value(self.wait_job(job_id, policy).await?),
+            ),
+            Service::Ecs => (
+                "show_ecs_job",
+                serde_json::to_value(self.wait_ecs_job(job_id, policy).await?),
+            ),
+        };
+        value.map_err(|e| Error::Decode {
+            operation,
+            reason: e.to_string(),
+            body_excerpt: String::new(),
+        })
     }
 }
 
