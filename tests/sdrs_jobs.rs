@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use drbook::sdrs::models::JobStatus;
+use drbook::sdrs::operations::Service;
 use drbook::sdrs::{Error, ErrorClass, PollPolicy};
 use serde_json::json;
 use support::capture::{CaptureServer, Reply};
@@ -206,6 +207,40 @@ async fn ecs_jobs_are_polled_on_the_ecs_path_and_fail_with_the_sub_job_code() {
         server.requests()[0].target,
         format!("/v1/{PROJECT}/jobs/ecs-1")
     );
+}
+
+#[tokio::test]
+async fn the_generic_wait_picks_the_service_and_returns_json() {
+    let (server, _) = job_stub(|n| match n {
+        1 => running(),
+        _ => Reply::json(
+            200,
+            &json!({"job_id": "job-1", "status": "SUCCESS",
+                                       "entities": {"disaster_recovery_drill_id": "drill-9"}}),
+        ),
+    });
+    let ecs =
+        CaptureServer::start(|_| Reply::json(200, &json!({"job_id": "e-1", "status": "SUCCESS"})));
+    let client = drbook::sdrs::Client::builder(
+        drbook::sdrs::Credentials::new("AK", secrecy::SecretString::from("SK"), PROJECT),
+        drbook::sdrs::Endpoint::Url(server.url.clone()),
+    )
+    .ecs_url(ecs.url.clone())
+    .build()
+    .unwrap();
+    let job = client
+        .wait_job_json(Service::Sdrs, "job-1", &fast(60_000))
+        .await
+        .unwrap();
+    assert_eq!(job["entities"]["disaster_recovery_drill_id"], "drill-9");
+    assert_eq!(job["status"], "SUCCESS");
+    let ecs_job = client
+        .wait_job_json(Service::Ecs, "e-1", &fast(60_000))
+        .await
+        .unwrap();
+    assert_eq!(ecs_job["job_id"], "e-1");
+    assert_eq!(ecs.requests().len(), 1);
+    assert_eq!(server.requests().len(), 2);
 }
 
 #[tokio::test]

@@ -40,6 +40,34 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
+    /// The endpoint from the user's choices, most specific first: an explicit URL (a flag or a
+    /// profile's `endpoint`), then a region (a flag or a profile's `region`), then
+    /// `HW_REGION_NAME`.
+    pub fn resolve(url: Option<&str>, region: Option<&str>) -> Result<Endpoint, Error> {
+        Self::resolve_with(url, region, super::credentials::region_from_env())
+    }
+
+    fn resolve_with(
+        url: Option<&str>,
+        region: Option<&str>,
+        env_region: Option<String>,
+    ) -> Result<Endpoint, Error> {
+        let given = |v: Option<&str>| {
+            v.map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        if let Some(url) = given(url) {
+            return Ok(Endpoint::Url(url));
+        }
+        match given(region).or(env_region) {
+            Some(region) => Ok(Endpoint::Region(region)),
+            None => Err(Error::Config(
+                "no endpoint: give an endpoint URL or a region (or set HW_REGION_NAME)".into(),
+            )),
+        }
+    }
+
     fn base(&self, service: Service) -> String {
         match (self, service) {
             (Endpoint::Region(region), Service::Sdrs) => {
@@ -551,6 +579,31 @@ mod tests {
             .build()
             .unwrap_err();
         assert!(err.to_string().contains("must not have a path"), "{err}");
+    }
+
+    #[test]
+    fn the_endpoint_is_resolved_most_specific_first() {
+        assert_eq!(
+            Endpoint::resolve_with(Some("http://127.0.0.1:8443"), Some("cn-north-4"), None)
+                .unwrap(),
+            Endpoint::Url("http://127.0.0.1:8443".into())
+        );
+        assert_eq!(
+            Endpoint::resolve_with(None, Some("cn-north-4"), Some("ap-southeast-1".into()))
+                .unwrap(),
+            Endpoint::Region("cn-north-4".into())
+        );
+        assert_eq!(
+            Endpoint::resolve_with(Some(" "), None, Some("ap-southeast-1".into())).unwrap(),
+            Endpoint::Region("ap-southeast-1".into())
+        );
+        assert_eq!(
+            Endpoint::resolve_with(None, None, None)
+                .unwrap_err()
+                .code()
+                .as_str(),
+            "DRBOOK.CONFIG"
+        );
     }
 
     #[test]

@@ -16,21 +16,50 @@ use std::time::{Duration, Instant};
 use super::client::Client;
 use super::error::{Error, ErrorClass, ErrorCode};
 use super::models::{EcsJob, Job, JobStatus};
+use super::operations::Service;
 
 /// How to wait for a job. The defaults follow Terraform's practice (first poll after 5 s, polls
 /// every few seconds) but back off to one poll per 30 s, and allow 30 minutes, which a large
-/// failover can need.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// failover can need. As data: `{initial: 5s, factor: 2, cap: 30s, max_wait: 30m}` (durations in
+/// friendly form, ISO 8601 accepted too; omitted members take the defaults).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct PollPolicy {
     /// Delay before the first poll.
+    #[serde(with = "friendly_duration")]
     pub initial: Duration,
     /// Each delay is the previous one times this (≥ 1).
     pub factor: f64,
     /// Longest delay between two polls.
+    #[serde(with = "friendly_duration")]
     pub cap: Duration,
     /// Give up (with [`Error::JobTimeout`]) once this much time has passed; the last poll happens
     /// at the deadline.
+    #[serde(with = "friendly_duration")]
     pub max_wait: Duration,
+}
+
+/// Durations as `5s`, `1m 30s`, `2h` (jiff's friendly format; ISO 8601 `PT5S` is accepted too).
+pub mod friendly_duration {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer, de::Error as _};
+
+    pub fn serialize<S: Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+        let signed = jiff::SignedDuration::try_from(*duration)
+            .map_err(|e| serde::ser::Error::custom(e.to_string()))?;
+        serializer.collect_str(&format_args!("{signed:#}"))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        let signed: jiff::SignedDuration = text.trim().parse().map_err(|e| {
+            D::Error::custom(format!(
+                "`{text}` is not a duration like 5s, 1m 30s or 2h: {e}"
+            ))
+        })?;
+        Duration::try_from(signed).map_err(|_| D::Error::custom(format!("`{text}` is negative")))
+    }
 }
 
 impl Default for PollPolicy {
@@ -243,6 +272,31 @@ impl Client {
     pub async fn wait_ecs_job(&self, job_id: &str, policy: &PollPolicy) -> Result<EcsJob, Error> {
         wait_for("show_ecs_job", job_id, policy, || self.show_ecs_job(job_id)).await
     }
+
+    /// Waits for the job an operation of `service` returned and gives the final job as JSON: the
+    /// generic form for the engine, which runs any `returns_job` operation as an action.
+    pub async fn wait_job_json(
+        &self,
+        service: Service,
+        job_id: &str,
+        policy: &PollPolicy,
+    ) -> Result<serde_json::Value, Error> {
+        let (operation, value) = match service {
+            Service::Sdrs => (
+                "show_job_status",
+                serde_json::to_value(self.wait_job(job_id, policy).await?),
+            ),
+            Service::Ecs => (
+                "show_ecs_job",
+                serde_json::to_value(self.wait_ecs_job(job_id, policy).await?),
+            ),
+        };
+        value.map_err(|e| Error::Decode {
+            operation,
+            reason: e.to_string(),
+            body_excerpt: String::new(),
+        })
+    }
 }
 
 #[cfg(test)]
@@ -286,6 +340,28 @@ mod tests {
         let mut bad = default;
         bad.factor = 0.5;
         assert!(bad.check().is_err());
+    }
+
+    #[test]
+    fn policies_read_and_write_friendly_durations() {
+        let policy: PollPolicy =
+            serde_json::from_str(r#"{"initial": "2s", "cap": "1m 30s", "max_wait": "PT2H"}"#)
+                .unwrap();
+        assert_eq!(policy.initial, Duration::from_secs(2));
+        assert_eq!(policy.cap, Duration::from_secs(90));
+        assert_eq!(policy.max_wait, Duration::from_secs(7200));
+        assert_eq!(policy.factor, 2.0);
+        let written = serde_json::to_value(PollPolicy::default()).unwrap();
+        assert_eq!(
+            written,
+            serde_json::json!({"initial": "5s", "factor": 2.0, "cap": "30s", "max_wait": "30m"})
+        );
+        let err = serde_json::from_str::<PollPolicy>(r#"{"initial": "soon"}"#).unwrap_err();
+        assert!(
+            err.to_string().contains("`soon` is not a duration"),
+            "{err}"
+        );
+        assert!(serde_json::from_str::<PollPolicy>(r#"{"intial": "1s"}"#).is_err());
     }
 
     #[test]

@@ -657,8 +657,8 @@ fn split_path(raw_path: &str) -> Vec<&str> {
 /// Identifies the operation of a request from its method, raw path (as received, query allowed)
 /// and JSON body, among the operations of `services`. Literal path segments beat placeholders
 /// (`GET /protected-instances/tags` is the project-tag list, not a protected instance called
-/// `tags`); operations that share method and path are told apart by the body (see
-/// [`body_selects`]). `None` when nothing matches, or when a shared path's body selects none of
+/// `tags`); operations that share method and path are told apart by the body (its top-level key,
+/// or its `action`). `None` when nothing matches, or when a shared path's body selects none of
 /// its operations (the emulator answers that with `SDRS.0206`, invalid action).
 pub fn identify_in(
     services: &[Service],

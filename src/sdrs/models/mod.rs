@@ -7,7 +7,7 @@
 //!   `extend-replication`, `start-server-group`, `metadata.__system__frozen`, `OS-EXT-STS:vm_state`).
 //! - Responses tolerate unknown fields (they are ignored, or kept where the map is open-ended such as
 //!   job entities) and missing fields (`None` / empty list), as the SDK does.
-//! - Status-like values are [`wire_enum!`] enums that keep an unknown value in `Other(String)`
+//! - Status-like values are [`crate::wire_enum!`] enums that keep an unknown value in `Other(String)`
 //!   instead of failing, because the service adds states without notice.
 //! - Integers the service might send as strings (and the reverse) are read leniently.
 //! - Request bodies omit unset (`None`) fields, as the SDK does; response bodies write `null` for
