@@ -1271,3 +1271,24 @@ async fn unknown_ids_get_400_with_the_resource_code_and_unknown_paths_404() {
     );
     env.stop().await;
 }
+
+#[tokio::test]
+async fn the_replication_pair_quota_is_enforced() {
+    let env = Env::with_world(|w| w.quotas.replications = 7).await;
+    env.run_ok(
+        "create_replication",
+        json!({"server_group_id": "pg-web-0001", "volume_id": "ecs-app-01-data", "name": "rp-7"}),
+    )
+    .await;
+    let (status, code) = env
+        .refused(
+            "create_replication",
+            json!({"server_group_id": "pg-web-0001", "volume_id": "ecs-app-02-data", "name": "rp-8"}),
+        )
+        .await;
+    assert_eq!((status, code.as_str()), (400, "SDRS.0306"));
+    let quota = env.ok("show_quota", json!({})).await;
+    assert_eq!(quota["quotas"]["resources"][1]["used"], 7);
+    assert_eq!(quota["quotas"]["resources"][1]["quota"], 7);
+    env.stop().await;
+}
