@@ -92,9 +92,18 @@ async fn remove_fault(State(shared): State<Arc<Shared>>, Path(id): Path<String>)
 }
 
 async fn state(State(shared): State<Arc<Shared>>) -> Response {
-    let mut world = lock(&shared.world);
-    jobs::settle(&mut world, shared.clock.now());
-    match serde_json::to_value(&*world) {
+    let (value, snapshot) = {
+        let mut world = lock(&shared.world);
+        let changed = jobs::settle(&mut world, shared.clock.now());
+        let snapshot = if changed {
+            shared.snapshot(&world)
+        } else {
+            None
+        };
+        (serde_json::to_value(&*world), snapshot)
+    };
+    shared.persist(snapshot).await;
+    match value {
         Ok(v) => Json(v).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }

@@ -133,8 +133,13 @@ pub fn finish(world: &mut World, job_id: &str, now: Timestamp) {
 fn succeed(world: &mut World, effect: &Effect, now: Timestamp) {
     match effect {
         Effect::CreateGroup { group } => {
-            if let Some(g) = world.protection_groups.get_mut(group) {
-                g.status = GroupStatus::Available;
+            if let (Some(g), Some(rule)) = (
+                world.protection_groups.get_mut(group),
+                row(rules::protection_group::RULES, Action::CreateGroup),
+            ) {
+                if let Some(s) = land(&rule.on_success, &g.status, g.status.clone()) {
+                    g.status = s;
+                }
                 g.updated_at = now;
             }
         }

@@ -478,17 +478,21 @@ pub fn batch_create(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiErro
             dedicated_host_id: p.dedicated_host_id.as_deref(),
         },
     )?;
-    let mut ids = Vec::new();
+    let mut ids: Vec<String> = Vec::new();
     for (n, (server_id, flavor)) in servers.iter().enumerate() {
         let name = format!("{prefix}-{:04}", n + 1);
-        ids.push(create_one(
-            ctx,
-            group_id,
-            server_id,
-            &name,
-            flavor.as_deref(),
-            &options,
-        )?);
+        match create_one(ctx, group_id, server_id, &name, flavor.as_deref(), &options) {
+            Ok(id) => ids.push(id),
+            Err(e) => {
+                // A refusal leaves the world unchanged: undo the members created so far.
+                for id in &ids {
+                    if let Some(i) = ctx.world.protected_instances.remove(id) {
+                        ctx.world.servers.remove(&i.target_server);
+                    }
+                }
+                return Err(e);
+            }
+        }
     }
     let sub_jobs = ids
         .iter()
