@@ -37,11 +37,16 @@ pub struct Args {
     #[arg(long, requires = "sk")]
     pub ak: Option<String>,
     /// Fixed secret key (random by default); needs --ak.
-    #[arg(long, requires = "ak")]
-    pub sk: Option<String>,
+    #[arg(long, requires = "ak", value_parser = secret)]
+    pub sk: Option<SecretString>,
     /// Fixed project id (random by default, or the state file's).
     #[arg(long)]
     pub project_id: Option<String>,
+}
+
+/// Keeps a secret given on the command line out of `Debug` output.
+fn secret(text: &str) -> Result<SecretString, std::convert::Infallible> {
+    Ok(SecretString::from(text.to_owned()))
 }
 
 /// Runs the emulator until Ctrl-C (or SIGTERM), then shuts it down gracefully.
@@ -52,9 +57,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 async fn serve(args: Args) -> anyhow::Result<()> {
     let credentials = match (args.ak, args.sk) {
-        (Some(access_key), Some(sk)) => Some(Credentials {
+        (Some(access_key), Some(secret_key)) => Some(Credentials {
             access_key,
-            secret_key: SecretString::from(sk),
+            secret_key,
         }),
         _ => None,
     };

@@ -328,3 +328,28 @@ impl Running {
         tracing::info!("emulator stopped");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_keys_stay_out_of_debug_output() {
+        let config = Config {
+            credentials: Some(Credentials {
+                access_key: "AK-VISIBLE".into(),
+                secret_key: SecretString::from("SK-MUST-NOT-SHOW".to_owned()),
+            }),
+            ..Config::default()
+        };
+        let text = format!("{config:?}");
+        assert!(text.contains("AK-VISIBLE"));
+        assert!(!text.contains("SK-MUST-NOT-SHOW"), "{text}");
+        let random = Credentials::random();
+        assert_eq!(random.access_key.len(), 20);
+        assert!(
+            !format!("{random:?}")
+                .contains(secrecy::ExposeSecret::expose_secret(&random.secret_key))
+        );
+    }
+}
