@@ -270,6 +270,22 @@ impl Running {
         &self.credentials
     }
 
+    /// The emulator's credentials and project in the form drbook's client takes, so that
+    /// `sdrs::Client::builder(running.client_credentials(), running.client_endpoint())` talks to
+    /// it.
+    pub fn client_credentials(&self) -> crate::sdrs::Credentials {
+        crate::sdrs::Credentials::new(
+            self.credentials.access_key.clone(),
+            self.credentials.secret_key.clone(),
+            self.project_id(),
+        )
+    }
+
+    /// The endpoint in the form drbook's client takes.
+    pub fn client_endpoint(&self) -> crate::sdrs::Endpoint {
+        crate::sdrs::Endpoint::Url(self.endpoint())
+    }
+
     /// Every logged call, oldest first.
     pub fn calls(&self) -> Vec<CallRecord> {
         self.calls_matching(&CallFilter::default())

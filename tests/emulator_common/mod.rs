@@ -12,7 +12,7 @@ use std::time::Duration;
 use drbook::emulator::{Config, Emulator, InventorySource, Running, World, inventory};
 use drbook::sdrs::operations::{self, Operation};
 use drbook::sdrs::signer::{self, SignableRequest};
-use drbook::sdrs::{Client, Credentials, Endpoint, Error};
+use drbook::sdrs::{Client, Error};
 use http::{HeaderMap, HeaderValue};
 use secrecy::ExposeSecret;
 use serde_json::{Map, Value, json};
@@ -296,13 +296,7 @@ pub struct Signing {
 
 /// A client for an emulator, with its credentials.
 pub fn client_for(emulator: &Running) -> Client {
-    let creds = emulator.credentials();
-    let credentials = Credentials::new(
-        creds.access_key.clone(),
-        secrecy::SecretString::from(creds.secret_key.expose_secret().to_owned()),
-        emulator.project_id(),
-    );
-    Client::builder(credentials, Endpoint::Url(emulator.endpoint()))
+    Client::builder(emulator.client_credentials(), emulator.client_endpoint())
         .build()
         .expect("client")
 }
