@@ -1292,3 +1292,89 @@ async fn the_replication_pair_quota_is_enforced() {
     assert_eq!(quota["quotas"]["resources"][1]["quota"], 7);
     env.stop().await;
 }
+
+#[tokio::test]
+async fn the_task_center_keeps_group_level_and_inner_failures_apart() {
+    use drbook::emulator::{FaultAction, FaultRule};
+    let env = Env::start().await;
+    env.emulator
+        .add_fault(FaultRule {
+            id: None,
+            operation: "*".into(),
+            resource: None,
+            action: FaultAction::JobFail {
+                code: "SDRS.0405".into(),
+                reason: Some("injected".into()),
+            },
+            rate: None,
+            times: Some(2),
+        })
+        .expect("fault");
+    let job = env
+        .run(
+            "create_protection_group",
+            json!({"name": "doomed", "source_availability_zone": "cn-north-4a", "target_availability_zone": "cn-north-4b", "domain_id": "domain-0001", "source_vpc_id": "vpc-prod-0001"}),
+        )
+        .await;
+    assert_eq!(job["status"], "FAIL");
+    let doomed = job["entities"]["server_group_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(env.group_status(&doomed).await, "error");
+    let job = env
+        .run(
+            "create_protected_instance",
+            json!({"server_group_id": "pg-web-0001", "server_id": "ecs-app-01", "name": "doomed-pi"}),
+        )
+        .await;
+    assert_eq!(job["status"], "FAIL");
+
+    let outer = env.ok("list_failure_jobs", json!({})).await;
+    assert_eq!(outer["count"], 1);
+    let f = &outer["failure_jobs"][0];
+    assert_eq!(f["resource_type"], "server_groups");
+    assert_eq!(f["failure_status"], "createFail");
+    assert_eq!(f["resource_name"], "doomed");
+    assert_eq!(f["job_type"], "createProtectionGroupNoCG");
+    let inner = env
+        .ok(
+            "list_failure_jobs",
+            json!({"server_group_id": "pg-web-0001", "resource_name": "doomed"}),
+        )
+        .await;
+    assert_eq!(inner["count"], 1);
+    assert_eq!(
+        inner["failure_jobs"][0]["resource_type"],
+        "protected_instances"
+    );
+    let (_, code) = env
+        .refused(
+            "list_failure_jobs",
+            json!({"failure_status": "explodeFail"}),
+        )
+        .await;
+    assert_eq!(code, "SDRS.0201");
+
+    env.ok("delete_all_server_group_failure_jobs", json!({}))
+        .await;
+    assert_eq!(env.ok("list_failure_jobs", json!({})).await["count"], 0);
+    let inner = env
+        .ok(
+            "list_failure_jobs",
+            json!({"server_group_id": "pg-web-0001"}),
+        )
+        .await;
+    assert_eq!(inner["count"], 1, "the inner layer is kept");
+    let log = env
+        .admin_get("/_emulator/calls?operation=delete_all_server_group_failure_jobs")
+        .await;
+    assert_eq!(log[0]["status"], 204);
+    // A group in error can be deleted.
+    env.run_ok(
+        "delete_protection_group",
+        json!({"server_group_id": doomed}),
+    )
+    .await;
+    env.stop().await;
+}
