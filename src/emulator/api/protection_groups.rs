@@ -121,12 +121,7 @@ pub fn create(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
 }
 
 /// Whether a group matches `query_type` (5.4.2).
-fn matches_query_type(
-    world: &World,
-    g: &ProtectionGroup,
-    query_type: &str,
-    now: jiff::Timestamp,
-) -> bool {
+fn matches_query_type(g: &ProtectionGroup, query_type: &str, now: jiff::Timestamp) -> bool {
     match query_type {
         "" | "general" => true,
         "status_abnormal" => g.status.is_abnormal(),
@@ -136,7 +131,6 @@ fn matches_query_type(
             let since = now
                 .checked_sub(jiff::SignedDuration::from_hours(24 * 90))
                 .unwrap_or(now);
-            let _ = world;
             g.last_drill_at.is_none_or(|t| t < since)
         }
         _ => false,
@@ -171,7 +165,7 @@ pub fn list(call: &Call<'_>, ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
         .filter(|g| status.is_none_or(|s| g.status.as_str() == s))
         .filter(|g| name_matches(&g.name, name))
         .filter(|g| az.is_none_or(|a| g.production_az() == a))
-        .filter(|g| matches_query_type(w, g, query_type, ctx.now))
+        .filter(|g| matches_query_type(g, query_type, ctx.now))
         .collect();
     groups.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.id.cmp(&b.id)));
     let (page, count) = paginate(groups, limit, offset);

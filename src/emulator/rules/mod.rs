@@ -163,11 +163,14 @@ pub struct Precondition {
 }
 
 /// Returns the code of the precondition for this action whose requirement starts with `key`.
+/// A key that names no row is a bug of the emulator (debug builds, and so every test, stop on
+/// it); release builds answer "invalid request parameters".
 pub fn code_of(table: &'static [Precondition], action: Action, key: &str) -> &'static str {
-    table
+    let row = table
         .iter()
-        .find(|p| p.actions.contains(&action) && p.requirement.starts_with(key))
-        .map_or("SDRS.0201", |p| p.code)
+        .find(|p| p.actions.contains(&action) && p.requirement.starts_with(key));
+    debug_assert!(row.is_some(), "no precondition `{key}` for {action:?}");
+    row.map_or("SDRS.0201", |p| p.code)
 }
 
 fn list<S: Display>(statuses: &[S]) -> String {
