@@ -1,8 +1,69 @@
 //! Command-line edge: arguments, output, exit codes. The only place that uses `anyhow`.
+//!
+//! `mod.rs` parses the command line and dispatches; each verb lives in its own file and returns
+//! an [`Exit`]. Data goes to stdout, diagnostics and messages to stderr.
+
+pub mod actions;
+pub mod exit;
+pub mod output;
+pub mod plan;
+pub mod schema;
+pub mod validate;
 
 use std::process::ExitCode;
 
+use clap::{Parser, Subcommand};
+
+pub use exit::Exit;
+
+/// drbook: disaster-recovery runbooks for Huawei Cloud SDRS.
+#[derive(Debug, Parser)]
+#[command(name = "drbook", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check runbooks and report every problem with its location.
+    Validate(validate::Args),
+    /// Show the steps a run would take, in waves (or as a DOT / Mermaid graph).
+    Plan(plan::Args),
+    /// List the actions runbooks can use.
+    Actions(actions::Args),
+    /// Print the runbook JSON Schema.
+    Schema(schema::Args),
+}
+
 /// Entry point of the `drbook` binary.
 pub fn main() -> ExitCode {
-    ExitCode::SUCCESS
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            // Help and version are answers, not errors; every other parse failure is a usage
+            // error (64), kept apart from "invalid runbook" (2), which clap would otherwise use.
+            let exit = match err.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    Exit::Success
+                }
+                _ => Exit::Usage,
+            };
+            let _ = err.print();
+            return exit.into();
+        }
+    };
+    let result = match cli.command {
+        Command::Validate(args) => validate::run(args),
+        Command::Plan(args) => plan::run(args),
+        Command::Actions(args) => actions::run(args),
+        Command::Schema(args) => schema::run(args),
+    };
+    match result {
+        Ok(exit) => exit.into(),
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            Exit::Internal.into()
+        }
+    }
 }

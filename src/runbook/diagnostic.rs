@@ -190,6 +190,7 @@ impl Diagnostics {
                 // Rendering into a String cannot fail; if miette ever does, fall back to text.
                 out.push_str(&format!("error: {}\n", problem.message));
             }
+            out.push('\n');
         }
         out
     }

@@ -1127,10 +1127,15 @@ impl<'a> Validator<'a, '_> {
             if step.action != DRILL_CREATE || !step.is_active_in(drill) {
                 continue;
             }
-            let compensated = step
-                .compensate
-                .as_ref()
-                .is_some_and(|c| c.action == DRILL_DELETE);
+            // The compensation may sit on the create step or on a step after it: the drill id
+            // is usually known only once the create job is done (`sdrs.job.wait`).
+            let compensated = steps.iter().enumerate().any(|(j, s)| {
+                (j == i || self.depends_on(j, i))
+                    && s.is_active_in(drill)
+                    && s.compensate
+                        .as_ref()
+                        .is_some_and(|c| c.action == DRILL_DELETE)
+            });
             let deleted_later = deletes.iter().any(|&d| self.depends_on(d, i));
             if !compensated && !deleted_later {
                 problems.push(
