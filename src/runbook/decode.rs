@@ -72,7 +72,7 @@ pub(crate) fn decode<'n>(root: &'n Node, problems: &mut Vec<Problem>) -> Decoded
     let mut step_nodes = Vec::new();
     if matches!(root.value, Value::Null) {
         d.problems.push(
-            Problem::new(Code::MissingKey, root.span, "the runbook is empty")
+            Problem::new(Code::MissingKey, Span::new(0, 0), "the runbook is empty")
                 .label("expected `name` and `steps`")
                 .help("a runbook is a mapping with at least `name` and `steps`"),
         );
@@ -169,7 +169,9 @@ pub(crate) fn suggest<'a>(
         0..=3 => 1,
         4..=8 => 2,
         _ => 3,
-    };
+    }
+    // A one-letter word is as close to every other one-letter word as to its intended one.
+    .min(word.chars().count() / 2);
     candidates
         .into_iter()
         .map(|c| (edit_distance(word, c), c))

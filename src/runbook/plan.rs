@@ -60,6 +60,9 @@ pub struct PlannedStep {
     pub inputs: Map<String, Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub when: Option<String>,
+    /// The value of `when` when params decide it (`false`: the run will skip the step).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub when_now: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub for_each: Option<PlannedForEach>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -214,6 +217,10 @@ impl Plan {
                     handles,
                     inputs: render_map(&step.inputs, &context),
                     when: step.when.clone(),
+                    when_now: step
+                        .when
+                        .as_ref()
+                        .and_then(|w| known_condition(w, &context)),
                     for_each,
                     retry: step.retry.clone(),
                     timeout: step.timeout,
@@ -319,7 +326,12 @@ impl Plan {
                     let _ = writeln!(out, "      needs:      {}", step.needs.join(", "));
                 }
                 if let Some(when) = &step.when {
-                    let _ = writeln!(out, "      when:       {when}");
+                    let now = match step.when_now {
+                        Some(true) => " (true: the step runs)",
+                        Some(false) => " (false: the step will be skipped)",
+                        None => "",
+                    };
+                    let _ = writeln!(out, "      when:       {when}{now}");
                 }
                 if let Some(f) = &step.for_each {
                     let mut line = format!("for each of {}", compact(&f.items));
@@ -512,6 +524,23 @@ fn render_map(
         .collect()
 }
 
+/// Whether a template reads only what a plan knows: params and `run.mode`.
+fn reads_only_params(template: &Template) -> bool {
+    template.references().iter().all(|r| {
+        let segs: Vec<&str> = r.segments.iter().map(String::as_str).collect();
+        matches!(segs.as_slice(), ["params", ..] | ["run", "mode"])
+    })
+}
+
+/// A condition's value when params decide it.
+fn known_condition(condition: &str, context: &Context) -> Option<bool> {
+    let template = Template::parse(condition).ok()?;
+    if !reads_only_params(&template) {
+        return None;
+    }
+    super::template::evaluate_condition(condition, context).ok()
+}
+
 /// Renders the templates of a value that read only params and `run.mode`; every other template
 /// (steps, items, the run id) is left as written.
 fn render_known(value: &Value, context: &Context) -> Value {
@@ -520,11 +549,7 @@ fn render_known(value: &Value, context: &Context) -> Value {
             let Ok(template) = Template::parse(text) else {
                 return value.clone();
             };
-            let known = template.references().iter().all(|r| {
-                let segs: Vec<&str> = r.segments.iter().map(String::as_str).collect();
-                matches!(segs.as_slice(), ["params", ..] | ["run", "mode"])
-            });
-            if !known {
+            if !reads_only_params(&template) {
                 return value.clone();
             }
             template.render(context).unwrap_or_else(|_| value.clone())

@@ -717,7 +717,8 @@ impl<'a> Validator<'a, '_> {
     fn step_templates(&mut self, i: usize) {
         let step = &self.runbook.steps[i];
         let node = self.step_node(i);
-        let has_items = step.for_each.is_some();
+        // A `for_each` that failed to decode was still meant: `item` is not a second problem.
+        let has_items = step.for_each.is_some() || node.get("for_each").is_some();
         let inputs_scope = Scope {
             step: Some(i),
             item: has_items,
