@@ -68,10 +68,10 @@ fn conform(value: &Value, schema: &Value, root: &Value, path: &str) -> Result<()
             conform(value, s, root, path)?;
         }
     }
-    if let Some(Value::Array(any)) = schema.get("anyOf") {
-        if !any.iter().any(|s| conform(value, s, root, path).is_ok()) {
-            return Err(format!("{path}: matches none of anyOf ({value})"));
-        }
+    if let Some(Value::Array(any)) = schema.get("anyOf")
+        && !any.iter().any(|s| conform(value, s, root, path).is_ok())
+    {
+        return Err(format!("{path}: matches none of anyOf ({value})"));
     }
     if let Some(Value::Array(one)) = schema.get("oneOf") {
         let n = one
@@ -82,15 +82,15 @@ fn conform(value: &Value, schema: &Value, root: &Value, path: &str) -> Result<()
             return Err(format!("{path}: matches {n} of oneOf ({value})"));
         }
     }
-    if let Some(c) = schema.get("const") {
-        if c != value {
-            return Err(format!("{path}: expected {c}, found {value}"));
-        }
+    if let Some(c) = schema.get("const")
+        && c != value
+    {
+        return Err(format!("{path}: expected {c}, found {value}"));
     }
-    if let Some(Value::Array(options)) = schema.get("enum") {
-        if !options.contains(value) {
-            return Err(format!("{path}: {value} is not one of {options:?}"));
-        }
+    if let Some(Value::Array(options)) = schema.get("enum")
+        && !options.contains(value)
+    {
+        return Err(format!("{path}: {value} is not one of {options:?}"));
     }
     if let Some(t) = schema.get("type") {
         let types: Vec<&str> = match t {
