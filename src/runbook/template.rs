@@ -556,7 +556,18 @@ impl<'a> Parser<'a> {
                         None => Err(syntax("`{{else}}` outside `#if` or `#unless`", whole)),
                     };
                 }
-                _ => parts.push(Part::Expr(parse_expression(trimmed, start)?)),
+                _ => {
+                    let expr = parse_expression(trimmed, start)?;
+                    // Handlebars reads `{{ 42 }}` as a path and refuses `{{ 'x' }}`; a literal
+                    // is only an argument, so drbook refuses it alone too.
+                    if let Expr::Literal(_, span) = &expr {
+                        return Err(syntax(
+                            "a literal alone is not a template expression; write it as plain text",
+                            span.clone(),
+                        ));
+                    }
+                    parts.push(Part::Expr(expr));
+                }
             }
         }
         if !text.is_empty() {
@@ -1089,6 +1100,7 @@ mod tests {
             ("{{~ a }}", "whitespace control", "{{~ a }}"),
             ("{{> partial }}", "partials", "{{> partial }}"),
             ("{{ a.b c }}", "has no dots", "a.b"),
+            ("{{ 42 }}", "literal alone", "42"),
         ] {
             let err = Template::parse(text).unwrap_err();
             assert!(err.message.contains(why), "{text}: {}", err.message);
