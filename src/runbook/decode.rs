@@ -5,6 +5,7 @@
 //! reported and replaced by its default so that decoding goes on and later checks (references,
 //! cycles, actions, templates) still run on the rest. Cross-references are `validate.rs`'s job.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde_json::Value as Json;
@@ -55,11 +56,11 @@ pub const MAX_ATTEMPTS_LIMIT: u32 = 100;
 /// The decoded runbook and, for each step, the node it came from (for validation's locations).
 pub(crate) struct Decoded<'n> {
     pub runbook: Runbook,
-    pub step_nodes: Vec<&'n Node>,
+    pub step_nodes: Vec<&'n Node<'n>>,
 }
 
 /// Decodes a runbook; problems are appended to `problems`.
-pub(crate) fn decode<'n>(root: &'n Node, problems: &mut Vec<Problem>) -> Decoded<'n> {
+pub(crate) fn decode<'n>(root: &'n Node<'n>, problems: &mut Vec<Problem>) -> Decoded<'n> {
     let mut d = Decoder { problems };
     let mut runbook = Runbook {
         name: String::new(),
@@ -130,12 +131,12 @@ pub(crate) fn decode<'n>(root: &'n Node, problems: &mut Vec<Problem>) -> Decoded
 
 /// The entries of a mapping, by key text.
 pub(crate) struct Fields<'n> {
-    owner: &'n Node,
-    entries: Vec<(String, &'n Node, &'n Node)>,
+    owner: &'n Node<'n>,
+    entries: Vec<(Cow<'n, str>, &'n Node<'n>, &'n Node<'n>)>,
 }
 
 impl<'n> Fields<'n> {
-    pub fn get(&self, key: &str) -> Option<&'n Node> {
+    pub fn get(&self, key: &str) -> Option<&'n Node<'n>> {
         self.entries
             .iter()
             .find(|(k, _, _)| k == key)
@@ -216,7 +217,12 @@ impl Decoder<'_> {
     }
 
     /// Checks that `node` is a mapping with only `allowed` keys, each once.
-    fn mapping<'n>(&mut self, node: &'n Node, what: &str, allowed: &[&str]) -> Option<Fields<'n>> {
+    fn mapping<'n>(
+        &mut self,
+        node: &'n Node<'n>,
+        what: &str,
+        allowed: &[&str],
+    ) -> Option<Fields<'n>> {
         let Value::Map(entries) = &node.value else {
             self.wrong_type(node, what, "a mapping");
             return None;
@@ -233,7 +239,7 @@ impl Decoder<'_> {
                 );
                 continue;
             };
-            if !allowed.contains(&text.as_str()) {
+            if !allowed.contains(&text.as_ref()) {
                 let mut problem = Problem::new(
                     Code::UnknownKey,
                     key.span,
@@ -306,7 +312,12 @@ impl Decoder<'_> {
         out
     }
 
-    fn required<'n>(&mut self, fields: &Fields<'n>, key: &str, owner: &str) -> Option<&'n Node> {
+    fn required<'n>(
+        &mut self,
+        fields: &Fields<'n>,
+        key: &str,
+        owner: &str,
+    ) -> Option<&'n Node<'n>> {
         let node = fields.get(key);
         if node.is_none() {
             self.push(
@@ -324,7 +335,7 @@ impl Decoder<'_> {
 
     fn string(&mut self, node: &Node, what: &str) -> Option<String> {
         match &node.value {
-            Value::String(s) => Some(s.clone()),
+            Value::String(s) => Some(s.to_string()),
             _ => {
                 self.wrong_type(node, what, "a string");
                 None
@@ -378,7 +389,7 @@ impl Decoder<'_> {
         }
     }
 
-    fn list<'n>(&mut self, node: &'n Node, what: &str) -> &'n [Node] {
+    fn list<'n>(&mut self, node: &'n Node<'n>, what: &str) -> &'n [Node<'n>] {
         match &node.value {
             Value::Seq(items) => items,
             Value::Null => &[],
@@ -582,7 +593,7 @@ impl Decoder<'_> {
                 (ParamType::Boolean, Value::Bool(_)) => true,
                 (ParamType::List, Value::Seq(_)) => true,
                 (ParamType::Enum, Value::String(s)) => {
-                    if spec.values.is_empty() || spec.values.contains(s) {
+                    if spec.values.is_empty() || spec.values.iter().any(|v| v == s) {
                         true
                     } else {
                         self.push(
@@ -783,7 +794,7 @@ impl Decoder<'_> {
         let items_node = self.required(&fields, "items", "`for_each`")?;
         let items = match &items_node.value {
             Value::Seq(items) => Items::List(items.iter().map(Node::to_json).collect()),
-            Value::String(s) if super::template::is_template(s) => Items::Template(s.clone()),
+            Value::String(s) if super::template::is_template(s) => Items::Template(s.to_string()),
             Value::String(_) => {
                 self.push(
                     Problem::new(

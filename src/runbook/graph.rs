@@ -26,6 +26,9 @@ pub enum EdgeKind {
 pub struct StepGraph {
     graph: DiGraph<String, EdgeKind>,
     index: HashMap<String, usize>,
+    /// Incoming edges per step, sorted: the hot query of validation and planning, kept next to
+    /// petgraph's structure so that asking allocates nothing.
+    preds: Vec<Vec<(usize, EdgeKind)>>,
 }
 
 impl StepGraph {
@@ -37,7 +40,12 @@ impl StepGraph {
             graph.add_node(id.to_string());
             index.entry(id.to_string()).or_insert(i);
         }
-        StepGraph { graph, index }
+        let preds = vec![Vec::new(); graph.node_count()];
+        StepGraph {
+            graph,
+            index,
+            preds,
+        }
     }
 
     /// The graph of a validated runbook: `needs` edges and failure-handler edges.
@@ -84,17 +92,15 @@ impl StepGraph {
     pub fn add_edge(&mut self, before: usize, after: usize, kind: EdgeKind) {
         self.graph
             .add_edge(NodeIndex::new(before), NodeIndex::new(after), kind);
+        if let Some(preds) = self.preds.get_mut(after) {
+            let at = preds.partition_point(|(p, _)| *p < before);
+            preds.insert(at, (before, kind));
+        }
     }
 
-    /// Steps that must be done before `i`, with the kind of each edge.
-    pub fn predecessors(&self, i: usize) -> Vec<(usize, EdgeKind)> {
-        let mut out: Vec<(usize, EdgeKind)> = self
-            .graph
-            .edges_directed(NodeIndex::new(i), petgraph::Direction::Incoming)
-            .map(|e| (e.source().index(), *e.weight()))
-            .collect();
-        out.sort_unstable_by_key(|(p, _)| *p);
-        out
+    /// Steps that must be done before `i`, with the kind of each edge, in step order.
+    pub fn predecessors(&self, i: usize) -> &[(usize, EdgeKind)] {
+        self.preds.get(i).map_or(&[], Vec::as_slice)
     }
 
     /// Every edge as (before, after, kind).
@@ -173,7 +179,7 @@ impl StepGraph {
             Ok(order) => {
                 for node in order {
                     let i = node.index();
-                    for (p, _) in self.predecessors(i) {
+                    for &(p, _) in self.predecessors(i) {
                         set_bit(&mut sets, i, p);
                         for w in 0..words {
                             let bits = sets[p * words + w];
@@ -186,11 +192,11 @@ impl StepGraph {
                 // With a cycle (already reported), walk backwards from each step instead.
                 for i in 0..n {
                     let mut stack: Vec<usize> =
-                        self.predecessors(i).into_iter().map(|(p, _)| p).collect();
+                        self.predecessors(i).iter().map(|(p, _)| *p).collect();
                     while let Some(p) = stack.pop() {
                         if sets[i * words + p / 64] & (1 << (p % 64)) == 0 {
                             set_bit(&mut sets, i, p);
-                            stack.extend(self.predecessors(p).into_iter().map(|(q, _)| q));
+                            stack.extend(self.predecessors(p).iter().map(|(q, _)| *q));
                         }
                     }
                 }

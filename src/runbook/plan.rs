@@ -170,16 +170,16 @@ impl Plan {
                 ids.push(step.id.clone());
                 let spec = catalog.action(&step.action);
                 let mut needs = Vec::new();
-                for (p, kind) in graph.predecessors(i) {
+                for &(p, kind) in graph.predecessors(i) {
                     if active[p] && kind == EdgeKind::Needs {
                         needs.push(runbook.steps[p].id.clone());
                     }
                 }
                 let handles = graph
                     .predecessors(i)
-                    .into_iter()
+                    .iter()
                     .filter(|(p, kind)| active[*p] && *kind == EdgeKind::Handler)
-                    .map(|(p, _)| runbook.steps[p].id.clone())
+                    .map(|&(p, _)| runbook.steps[p].id.clone())
                     .collect();
                 let for_each = step.for_each.as_ref().map(|f| {
                     let items = match &f.items {

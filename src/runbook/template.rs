@@ -104,7 +104,24 @@ impl fmt::Display for RenderError {
 
 /// Whether a string contains template syntax at all (cheap pre-check).
 pub fn is_template(text: &str) -> bool {
-    text.contains("{{")
+    find_pair(text.as_bytes(), b'{').is_some()
+}
+
+/// Where `cc` (two equal bytes, `{{` or `}}`) first occurs. A byte loop: templates are short,
+/// and a generic substring search costs more to set up than to run here.
+fn find_pair(bytes: &[u8], c: u8) -> Option<usize> {
+    let mut i = 0;
+    while i + 1 < bytes.len() {
+        if bytes[i] == c {
+            if bytes[i + 1] == c {
+                return Some(i);
+            }
+            i += 1;
+        } else {
+            i += 1;
+        }
+    }
+    None
 }
 
 impl Template {
@@ -421,7 +438,7 @@ impl<'a> Parser<'a> {
         let mut text = String::new();
         loop {
             let rest = &self.text[self.pos..];
-            let Some(open) = rest.find("{{") else {
+            let Some(open) = find_pair(rest.as_bytes(), b'{') else {
                 text.push_str(rest);
                 self.pos = self.text.len();
                 break;
@@ -599,7 +616,12 @@ impl<'a> Parser<'a> {
         } else {
             (2, "}}")
         };
-        let Some(end) = after[open_len..].find(close) else {
+        let end = if open_len == 3 {
+            after[open_len..].find(close)
+        } else {
+            find_pair(&after.as_bytes()[open_len..], b'}')
+        };
+        let Some(end) = end else {
             return Err(syntax(
                 format!("`{}` is never closed with `{close}`", &after[..open_len]),
                 open_at..text.len(),
@@ -607,7 +629,7 @@ impl<'a> Parser<'a> {
         };
         let inner_start = open_at + open_len;
         let inner = &text[inner_start..inner_start + end];
-        if open_len == 2 && inner.contains("{{") {
+        if open_len == 2 && find_pair(inner.as_bytes(), b'{').is_some() {
             return Err(syntax(
                 "`{{` inside `{{ }}`",
                 open_at..inner_start + end + 2,
@@ -618,15 +640,16 @@ impl<'a> Parser<'a> {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-enum Token {
+enum Token<'t> {
     Open,
     Close,
     Literal(Value),
-    Word(String),
+    Word(&'t str),
 }
 
-fn tokenize(text: &str, base: usize) -> Result<Vec<(Token, Range<usize>)>, SyntaxError> {
-    let mut tokens = Vec::new();
+fn tokenize(text: &str, base: usize) -> Result<Vec<(Token<'_>, Range<usize>)>, SyntaxError> {
+    // Most expressions are a path or a helper with two or three arguments.
+    let mut tokens = Vec::with_capacity(8);
     let bytes = text.as_bytes();
     let mut i = 0;
     while i < text.len() {
@@ -719,7 +742,7 @@ fn tokenize(text: &str, base: usize) -> Result<Vec<(Token, Range<usize>)>, Synta
                             }
                         }
                     }
-                    _ => Token::Word(word.to_string()),
+                    _ => Token::Word(word),
                 };
                 tokens.push((token, span));
                 i = end;
@@ -735,10 +758,10 @@ fn looks_numeric(word: &str) -> bool {
 }
 
 fn parse_expression(text: &str, base: usize) -> Result<Expr, SyntaxError> {
-    let tokens = tokenize(text, base)?;
+    let mut tokens = tokenize(text, base)?;
     let whole = base..base + text.len();
     let mut pos = 0;
-    let expr = parse_call_or_operand(&tokens, &mut pos, whole.clone(), true)?;
+    let expr = parse_call_or_operand(&mut tokens, &mut pos, whole.clone(), true)?;
     if pos != tokens.len() {
         let span = tokens[pos].1.clone();
         return Err(syntax("unexpected text after the expression", span));
@@ -749,7 +772,7 @@ fn parse_expression(text: &str, base: usize) -> Result<Expr, SyntaxError> {
 /// `helper arg...` or a single operand. At the top level the tokens run to the end; inside
 /// parentheses, to the matching `)`.
 fn parse_call_or_operand(
-    tokens: &[(Token, Range<usize>)],
+    tokens: &mut [(Token<'_>, Range<usize>)],
     pos: &mut usize,
     whole: Range<usize>,
     top: bool,
@@ -789,18 +812,20 @@ fn parse_call_or_operand(
 }
 
 fn parse_operand(
-    tokens: &[(Token, Range<usize>)],
+    tokens: &mut [(Token<'_>, Range<usize>)],
     pos: &mut usize,
     whole: Range<usize>,
 ) -> Result<Expr, SyntaxError> {
-    let Some((token, span)) = tokens.get(*pos) else {
+    let Some((token, span)) = tokens.get_mut(*pos) else {
         return Err(syntax("expected an expression", whole));
     };
     *pos += 1;
-    match token {
-        Token::Literal(v) => Ok(Expr::Literal(v.clone(), span.clone())),
-        Token::Word(w) => parse_path(w, span.clone()).map(Expr::Path),
-        Token::Close => Err(syntax("unexpected `)`", span.clone())),
+    let span = span.clone();
+    // Each token is read once, so a literal's value can be moved out.
+    match std::mem::replace(token, Token::Close) {
+        Token::Literal(v) => Ok(Expr::Literal(v, span)),
+        Token::Word(w) => parse_path(w, span).map(Expr::Path),
+        Token::Close => Err(syntax("unexpected `)`", span)),
         Token::Open => {
             let inner = parse_call_or_operand(tokens, pos, span.start..whole.end, false)?;
             match tokens.get(*pos) {
@@ -844,13 +869,20 @@ fn parse_path(word: &str, span: Range<usize>) -> Result<PathExpr, SyntaxError> {
                 return Err(syntax(format!("empty `[]` in `{word}`"), span));
             }
         } else {
-            let end = rest.find(['.', '[', '/']).unwrap_or(rest.len());
+            let end = rest
+                .bytes()
+                .position(|b| matches!(b, b'.' | b'[' | b'/'))
+                .unwrap_or(rest.len());
             segment = &rest[..end];
             rest = &rest[end..];
             if segment.is_empty() {
                 return Err(syntax(format!("`{word}` has an empty path segment"), span));
             }
-            if let Some(bad) = segment.chars().find(|c| !is_segment_char(*c)) {
+            // Most segments are ASCII names; check characters only when a byte is unusual.
+            let plain = segment
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'$' | b':'));
+            if !plain && let Some(bad) = segment.chars().find(|c| !is_segment_char(*c)) {
                 return Err(syntax(
                     format!("`{bad}` cannot appear in the path `{word}`"),
                     span,

@@ -46,33 +46,45 @@ pub(crate) fn validate(
         problems,
         graph: StepGraph::new(runbook.steps.iter().map(|s| s.id.as_str())),
         ancestors: None,
-        template_cache: HashMap::new(),
     };
+    let t = std::time::Instant::now();
     v.unique_ids();
+    let t1 = t.elapsed();
     v.dependencies();
+    let t2 = t.elapsed();
     v.handlers();
     v.cycles();
+    let t3 = t.elapsed();
     v.ancestors = Some(v.graph.ancestors());
+    let t4 = t.elapsed();
     v.modes();
+    let t5 = t.elapsed();
     for i in 0..runbook.steps.len() {
         v.step_actions(i);
+    }
+    let t6 = t.elapsed();
+    for i in 0..runbook.steps.len() {
         v.step_templates(i);
     }
+    let t7 = t.elapsed();
     v.locks();
     v.drill_cleanup();
+    if std::env::var_os("DRBOOK_TIMING").is_some() {
+        eprintln!(
+            "ids {t1:?} deps {t2:?} cycles {t3:?} anc {t4:?} modes {t5:?} actions {t6:?} templates {t7:?}"
+        );
+    }
 }
 
 struct Validator<'a, 'p> {
     runbook: &'a Runbook,
-    nodes: &'a [&'a Node],
-    root: &'a Node,
+    nodes: &'a [&'a Node<'a>],
+    root: &'a Node<'a>,
     source: &'a Source,
     catalog: &'a dyn ActionCatalog,
     problems: &'p mut Vec<Problem>,
     graph: StepGraph,
     ancestors: Option<Ancestors>,
-    /// Parsed templates by text: generated runbooks repeat template shapes.
-    template_cache: HashMap<String, Result<Template, super::template::SyntaxError>>,
 }
 
 /// Where a template sits, which decides what it may read.
@@ -93,7 +105,7 @@ impl<'a> Validator<'a, '_> {
         self.problems.push(problem);
     }
 
-    fn step_node(&self, i: usize) -> &'a Node {
+    fn step_node(&self, i: usize) -> &'a Node<'a> {
         self.nodes[i]
     }
 
@@ -188,6 +200,14 @@ impl<'a> Validator<'a, '_> {
     fn handlers(&mut self) {
         // Handler edges are added after checking against the `needs`-only ancestry, so that a
         // handler that is also an ancestor is reported as such rather than as a cycle.
+        let has_handlers = self
+            .runbook
+            .steps
+            .iter()
+            .any(|s| matches!(s.on_failure, OnFailure::Handler(_)));
+        if !has_handlers {
+            return;
+        }
         let needs_ancestors = self.graph.ancestors();
         let mut edges = Vec::new();
         for (i, step) in self.runbook.steps.iter().enumerate() {
@@ -329,7 +349,8 @@ impl<'a> Validator<'a, '_> {
         // A step active in a mode may depend only on steps active in that mode: otherwise it
         // would wait for (and maybe read) a step that never runs.
         for (i, step) in runbook.steps.iter().enumerate() {
-            for (p, kind) in self.graph.predecessors(i) {
+            let predecessors = self.graph.predecessors(i).to_vec();
+            for (p, kind) in predecessors {
                 let other = &runbook.steps[p];
                 let missing: Vec<Mode> = runbook
                     .modes
@@ -399,7 +420,9 @@ impl<'a> Validator<'a, '_> {
         inputs: &BTreeMap<String, Json>,
         with_node: Option<&Node>,
     ) -> Option<Effect> {
-        let Some(spec) = self.catalog.action(action) else {
+        // The catalog outlives the validator, so the spec is borrowed from it, not from `self`.
+        let catalog = self.catalog;
+        let Some(spec) = catalog.action(action) else {
             let mut problem = Problem::new(
                 Code::UnknownAction,
                 action_span,
@@ -418,8 +441,7 @@ impl<'a> Validator<'a, '_> {
             self.push(problem);
             return None;
         };
-        let spec = spec.clone();
-        self.check_inputs(&spec, action_span, inputs, with_node);
+        self.check_inputs(spec, action_span, inputs, with_node);
         Some(spec.effect)
     }
 
@@ -519,9 +541,6 @@ impl<'a> Validator<'a, '_> {
         if let Json::String(text) = value
             && is_template(text)
         {
-            let single = Template::parse(text)
-                .ok()
-                .is_some_and(|t| t.single_expression().is_some());
             let needs_structure = matches!(
                 kind,
                 InputKind::Integer
@@ -531,6 +550,11 @@ impl<'a> Validator<'a, '_> {
                     | InputKind::ObjectList
                     | InputKind::List
             );
+            // Parsing is needed only to see whether a typed input keeps its type.
+            let single = needs_structure
+                && Template::parse(text)
+                    .ok()
+                    .is_some_and(|t| t.single_expression().is_some());
             if needs_structure && !single {
                 self.push(
                         Problem::new(
@@ -730,7 +754,7 @@ impl<'a> Validator<'a, '_> {
             ..inputs_scope
         };
         if let Some(with) = node.get("with") {
-            self.templates_in(&Node::to_json(with), with, inputs_scope);
+            self.templates_in(with, inputs_scope);
         }
         if let (Some(when), Some(when_node)) = (&step.when, node.get("when")) {
             self.condition(when, when_node, outer_scope, "`when`");
@@ -753,7 +777,7 @@ impl<'a> Validator<'a, '_> {
                         );
                     }
                 }
-                Items::List(_) => self.templates_in(&items_node.to_json(), items_node, outer_scope),
+                Items::List(_) => self.templates_in(items_node, outer_scope),
             }
         }
         if let Some(comp) = node.get("compensate").and_then(|n| n.get("with")) {
@@ -761,7 +785,7 @@ impl<'a> Validator<'a, '_> {
                 own_outputs: true,
                 ..inputs_scope
             };
-            self.templates_in(&comp.to_json(), comp, scope);
+            self.templates_in(comp, scope);
         }
         // The conditions of `assert` are conditions, wherever they sit.
         if step.action == "assert"
@@ -775,24 +799,20 @@ impl<'a> Validator<'a, '_> {
         }
     }
 
-    /// Checks every template string in a JSON value, locating each through the node tree.
-    fn templates_in(&mut self, value: &Json, node: &Node, scope: Scope) {
-        match value {
-            Json::String(text) if is_template(text) => {
+    /// Checks every template string in a YAML value (keys are not templates).
+    fn templates_in(&mut self, node: &Node, scope: Scope) {
+        match &node.value {
+            super::yaml::Value::String(text) if is_template(text) => {
                 self.template(text, node, scope);
             }
-            Json::Array(items) => {
-                for (k, item) in items.iter().enumerate() {
-                    if let Some(child) = node.at(k) {
-                        self.templates_in(item, child, scope);
-                    }
+            super::yaml::Value::Seq(items) => {
+                for item in items {
+                    self.templates_in(item, scope);
                 }
             }
-            Json::Object(map) => {
-                for (key, item) in map {
-                    if let Some(child) = node.get(key) {
-                        self.templates_in(item, child, scope);
-                    }
+            super::yaml::Value::Map(entries) => {
+                for (_, item) in entries {
+                    self.templates_in(item, scope);
                 }
             }
             _ => {}
@@ -833,12 +853,7 @@ impl<'a> Validator<'a, '_> {
 
     /// Parses and checks one template; returns it when it parsed.
     fn template(&mut self, text: &str, node: &Node, scope: Scope) -> Option<Template> {
-        let parsed = self
-            .template_cache
-            .entry(text.to_string())
-            .or_insert_with(|| Template::parse(text))
-            .clone();
-        let template = match parsed {
+        let template = match Template::parse(text) {
             Ok(t) => t,
             Err(e) => {
                 let span = self.span_in(node, text, e.span.clone());
@@ -914,7 +929,8 @@ impl<'a> Validator<'a, '_> {
     }
 
     fn reference(&mut self, segments: &[String], span: Span, scope: Scope) {
-        let path = segments.join(".");
+        // Only messages need the path as text; most references are fine.
+        let path = PathText(segments);
         let unknown = |message: String| {
             Problem::new(Code::UnknownReference, span, message).label("unknown name")
         };
@@ -1175,6 +1191,21 @@ impl<'a> Validator<'a, '_> {
             );
         }
         self.problems.extend(problems);
+    }
+}
+
+/// A path shown in a message, joined only when it is shown.
+struct PathText<'s>(&'s [String]);
+
+impl std::fmt::Display for PathText<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, segment) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(".")?;
+            }
+            f.write_str(segment)?;
+        }
+        Ok(())
     }
 }
 
