@@ -21,24 +21,25 @@ pub enum EdgeKind {
     Handler,
 }
 
-/// Steps as graph nodes (node `i` is step `i` of the runbook).
+/// Steps as graph nodes (node `i` is step `i` of the runbook). Ids are borrowed from the
+/// runbook, so that building the graph copies no strings.
 #[derive(Debug, Clone)]
-pub struct StepGraph {
-    graph: DiGraph<String, EdgeKind>,
-    index: HashMap<String, usize>,
+pub struct StepGraph<'a> {
+    graph: DiGraph<&'a str, EdgeKind>,
+    index: HashMap<&'a str, usize>,
     /// Incoming edges per step, sorted: the hot query of validation and planning, kept next to
     /// petgraph's structure so that asking allocates nothing.
     preds: Vec<Vec<(usize, EdgeKind)>>,
 }
 
-impl StepGraph {
+impl<'a> StepGraph<'a> {
     /// A graph over `ids` (duplicate ids map to their first step).
-    pub fn new<'a>(ids: impl IntoIterator<Item = &'a str>) -> Self {
+    pub fn new(ids: impl IntoIterator<Item = &'a str>) -> Self {
         let mut graph = DiGraph::new();
         let mut index = HashMap::new();
         for (i, id) in ids.into_iter().enumerate() {
-            graph.add_node(id.to_string());
-            index.entry(id.to_string()).or_insert(i);
+            graph.add_node(id);
+            index.entry(id).or_insert(i);
         }
         let preds = vec![Vec::new(); graph.node_count()];
         StepGraph {
@@ -49,7 +50,7 @@ impl StepGraph {
     }
 
     /// The graph of a validated runbook: `needs` edges and failure-handler edges.
-    pub fn from_runbook(runbook: &super::model::Runbook) -> Self {
+    pub fn from_runbook(runbook: &'a super::model::Runbook) -> Self {
         let mut graph = StepGraph::new(runbook.steps.iter().map(|s| s.id.as_str()));
         for (i, step) in runbook.steps.iter().enumerate() {
             for need in &step.needs {
@@ -82,10 +83,11 @@ impl StepGraph {
         self.index.get(id).copied()
     }
 
-    pub fn id(&self, i: usize) -> &str {
+    pub fn id(&self, i: usize) -> &'a str {
         self.graph
             .node_weight(NodeIndex::new(i))
-            .map_or("", String::as_str)
+            .copied()
+            .unwrap_or("")
     }
 
     /// `before` must be done before `after` starts.
@@ -257,8 +259,8 @@ impl Ancestors {
 mod tests {
     use super::*;
 
-    fn graph(n: usize, edges: &[(usize, usize)]) -> StepGraph {
-        let ids: Vec<String> = (0..n).map(|i| format!("s{i}")).collect();
+    fn graph(n: usize, edges: &[(usize, usize)]) -> StepGraph<'static> {
+        let ids: &'static [String] = (0..n).map(|i| format!("s{i}")).collect::<Vec<_>>().leak();
         let mut g = StepGraph::new(ids.iter().map(String::as_str));
         for (a, b) in edges {
             g.add_edge(*a, *b, EdgeKind::Needs);

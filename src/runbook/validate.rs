@@ -83,7 +83,7 @@ struct Validator<'a, 'p> {
     source: &'a Source,
     catalog: &'a dyn ActionCatalog,
     problems: &'p mut Vec<Problem>,
-    graph: StepGraph,
+    graph: StepGraph<'a>,
     ancestors: Option<Ancestors>,
 }
 
