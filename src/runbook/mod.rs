@@ -62,6 +62,27 @@ pub mod codes {
     pub const TEMPLATE: &str = "DRBOOK.TEMPLATE";
     /// A `for_each` had more failed items than `max_errors`.
     pub const ITEMS: &str = "DRBOOK.ITEMS";
+    /// The step was cancelled (the run aborted while it ran).
+    pub const CANCELLED: &str = "DRBOOK.CANCELLED";
+    /// After a crash or a lost response, drbook could not tell whether a mutating call was
+    /// applied, and will not re-issue it blindly.
+    pub const UNKNOWN_OUTCOME: &str = "DRBOOK.UNKNOWN_OUTCOME";
+    /// The run-wide deadline passed.
+    pub const DEADLINE: &str = "DRBOOK.DEADLINE";
+
+    /// Every code above, for documentation and tests.
+    pub const ALL: &[&str] = &[
+        TIMEOUT,
+        ASSERT,
+        REJECTED,
+        WAIT_STOPPED,
+        WAIT_TIMEOUT,
+        TEMPLATE,
+        ITEMS,
+        CANCELLED,
+        UNKNOWN_OUTCOME,
+        DEADLINE,
+    ];
 }
 
 /// Errors of the runbook layer.

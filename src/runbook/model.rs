@@ -374,37 +374,82 @@ impl Outputs {
     }
 }
 
-/// The status of a step as templates see it (`steps.<id>.status`).
+/// The status of a step (`steps.<id>.status` in templates). The engine records these; a step
+/// that reads another one depends on it, so it sees a final status (`succeeded`, `failed`,
+/// `skipped`, `cancelled`, ...).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "kebab-case")]
 pub enum StepStatus {
     /// Not started yet.
     Pending,
-    /// Running (or between retries).
+    /// Its action is running.
     Running,
+    /// Waiting for the asynchronous job its action started.
+    WaitingJob,
     /// Waiting for an approval.
-    Waiting,
+    WaitingApproval,
+    /// Failed an attempt; the next one is scheduled.
+    Retrying,
     /// Done; its outputs are available.
     Succeeded,
     /// Failed for good (after retries).
     Failed,
     /// Not run: its `when` was false, a step it needs failed, or it is a handler no one called.
     Skipped,
-    /// Undone by its `compensate` action after the run aborted.
+    /// Stopped because the run aborted while it ran.
+    Cancelled,
+    /// Its `compensate` action is running.
+    Compensating,
+    /// Undone by its `compensate` action.
     Compensated,
+    /// Its `compensate` action failed.
+    CompensationFailed,
 }
 
 impl StepStatus {
+    pub const ALL: [StepStatus; 12] = [
+        StepStatus::Pending,
+        StepStatus::Running,
+        StepStatus::WaitingJob,
+        StepStatus::WaitingApproval,
+        StepStatus::Retrying,
+        StepStatus::Succeeded,
+        StepStatus::Failed,
+        StepStatus::Skipped,
+        StepStatus::Cancelled,
+        StepStatus::Compensating,
+        StepStatus::Compensated,
+        StepStatus::CompensationFailed,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             StepStatus::Pending => "pending",
             StepStatus::Running => "running",
-            StepStatus::Waiting => "waiting",
+            StepStatus::WaitingJob => "waiting-job",
+            StepStatus::WaitingApproval => "waiting-approval",
+            StepStatus::Retrying => "retrying",
             StepStatus::Succeeded => "succeeded",
             StepStatus::Failed => "failed",
             StepStatus::Skipped => "skipped",
+            StepStatus::Cancelled => "cancelled",
+            StepStatus::Compensating => "compensating",
             StepStatus::Compensated => "compensated",
+            StepStatus::CompensationFailed => "compensation-failed",
         }
+    }
+
+    /// Whether the step will not change any more (its dependants may start or be skipped).
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            StepStatus::Succeeded
+                | StepStatus::Failed
+                | StepStatus::Skipped
+                | StepStatus::Cancelled
+                | StepStatus::Compensated
+                | StepStatus::CompensationFailed
+        )
     }
 }
 
@@ -444,6 +489,16 @@ mod tests {
         spec.required = None;
         spec.default = Some(json!("x"));
         assert!(!spec.is_required());
+    }
+
+    #[test]
+    fn step_statuses_print_as_serde_writes_them() {
+        for status in StepStatus::ALL {
+            assert_eq!(
+                serde_json::to_value(status).unwrap(),
+                json!(status.as_str())
+            );
+        }
     }
 
     #[test]

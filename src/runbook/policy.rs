@@ -277,14 +277,27 @@ pub struct RetryPolicy {
     /// Delay between attempts (default: exponential from 1s, factor 2, cap 1m).
     #[serde(default)]
     pub backoff: Backoff,
-    /// Retry only errors matching one of these patterns. Empty or absent: retry any error
-    /// not listed in `fail_fast_on`.
+    /// Retry only errors matching one of these patterns. Empty or absent: the transient class,
+    /// `HTTP.5xx` and `NET.*` (see [`DEFAULT_RETRY_ON`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub retry_on: Vec<ErrorPattern>,
     /// Never retry errors matching these patterns (checked before `retry_on`), e.g. not-found
     /// codes such as `SDRS.1013`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fail_fast_on: Vec<ErrorPattern>,
+}
+
+/// What a `retry` without `retry_on` retries: the transient class (server errors and transport
+/// failures). Cloud errors such as `SDRS.0209` (incorrect status) are retried only when listed,
+/// because most SDRS codes mean the request itself is wrong. Throttling (`HTTP.429`, APIGW rate
+/// limits) is the engine's business, retried from its own budget.
+pub const DEFAULT_RETRY_ON: &[&str] = &["HTTP.5xx", "NET.*"];
+
+fn default_retry_on() -> Vec<ErrorPattern> {
+    DEFAULT_RETRY_ON
+        .iter()
+        .filter_map(|p| p.parse().ok())
+        .collect()
 }
 
 fn default_max_attempts() -> u32 {
@@ -310,7 +323,10 @@ impl RetryPolicy {
         if self.fail_fast_on.iter().any(|p| p.matches(code)) {
             return false;
         }
-        self.retry_on.is_empty() || self.retry_on.iter().any(|p| p.matches(code))
+        if self.retry_on.is_empty() {
+            return default_retry_on().iter().any(|p| p.matches(code));
+        }
+        self.retry_on.iter().any(|p| p.matches(code))
     }
 
     /// Whether attempt number `attempt` (1-based) that failed with `code` should be followed by
@@ -465,6 +481,19 @@ mod tests {
         assert_eq!(policy.next_attempt(1, "SDRS.1013"), None);
         assert_eq!(policy.next_attempt(1, "HTTP.503"), None);
         assert_eq!(policy.next_attempt(3, "SDRS.0209"), None);
+    }
+
+    #[test]
+    fn without_retry_on_only_transient_errors_are_retried() {
+        let policy = RetryPolicy {
+            max_attempts: 3,
+            ..RetryPolicy::default()
+        };
+        assert!(policy.is_retryable("HTTP.503"));
+        assert!(policy.is_retryable("NET.RESET"));
+        assert!(!policy.is_retryable("SDRS.0209"));
+        assert!(!policy.is_retryable("HTTP.400"));
+        assert!(!policy.is_retryable("DRBOOK.TIMEOUT"));
     }
 
     #[test]
