@@ -10,7 +10,34 @@
 //! ```
 //!
 //! At run time the engine renders inputs with [`render`], evaluates `when`/`assert` with
-//! [`evaluate_condition`], and picks outputs with [`Outputs::select`] / [`Selector::select`].
+//! [`evaluate_condition`], and picks outputs with [`Outputs::select`] / [`Selector::select`]:
+//!
+//! ```
+//! use drbook::engine::catalog::Catalog;
+//! use drbook::runbook::{self, Context, Mode, ParamValues, Plan, StepStatus};
+//! use serde_json::json;
+//!
+//! let catalog = Catalog::global();
+//! let runbook = runbook::load("runbooks/dr-drill.yaml".as_ref(), catalog)?;
+//! let mode = runbook.resolve_mode(Some(Mode::Drill))?;
+//! let params = ParamValues::from_args(&runbook, &["drill_vpc_id=vpc-drill-0001".into()])?;
+//! let plan = Plan::new(&runbook, mode, &params, catalog)?;
+//! assert_eq!(plan.waves[0], ["check_group"]);
+//!
+//! // Run time: render the inputs of the original step (not the plan's display copy).
+//! let mut context = Context::for_run("run-1", mode, &params);
+//! let step = runbook.step("check_group").expect("a step of the plan");
+//! let request = runbook::render(&serde_json::to_value(&step.inputs)?, &context)?;
+//! assert_eq!(request, json!({ "server_group_id": "pg-web-0001" }));
+//!
+//! // The action answered; keep the declared outputs for the steps that read them.
+//! let result = json!({ "server_group": { "status": "protected", "name": "web-tier" } });
+//! context.set_step(&step.id, StepStatus::Succeeded, step.outputs.select(&result));
+//! let assert = runbook.step("ensure_protected").expect("a step");
+//! let that = assert.inputs["that"].as_str().expect("a condition");
+//! assert!(runbook::evaluate_condition(that, &context)?);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 pub mod catalog;
 pub mod diagnostic;

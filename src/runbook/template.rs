@@ -293,13 +293,40 @@ fn eval(expr: &Expr, context: &Context) -> Result<Value, RenderError> {
 /// What templates can read while a run is going: `params`, `steps.<id>.status`,
 /// `steps.<id>.outputs.<name>`, `run.id`, `run.mode`, and inside a `for_each` step `item` and
 /// `index`.
-#[derive(Debug, Clone, Default, PartialEq)]
+///
+/// Its `Debug` output names params and steps but shows no values: a context holds secret
+/// params in clear, because templates must render them into requests.
+#[derive(Clone, Default, PartialEq)]
 pub struct Context {
     root: Map<String, Value>,
 }
 
+impl fmt::Debug for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let keys = |name: &str| -> Vec<&str> {
+            match self.root.get(name) {
+                Some(Value::Object(map)) => map.keys().map(String::as_str).collect(),
+                _ => Vec::new(),
+            }
+        };
+        f.debug_struct("Context")
+            .field("params", &keys("params"))
+            .field("steps", &keys("steps"))
+            .field("item", &self.root.contains_key("item"))
+            .finish_non_exhaustive()
+    }
+}
+
 impl Context {
-    /// A context for a run, with its params (already typed and defaulted).
+    /// The context of a run: its params with secrets exposed (templates render them into
+    /// requests; anything shown to people uses [`ParamValues::masked`] instead).
+    ///
+    /// [`ParamValues::masked`]: super::params::ParamValues::masked
+    pub fn for_run(run_id: &str, mode: Option<Mode>, params: &super::params::ParamValues) -> Self {
+        Context::new(run_id, mode, params.expose())
+    }
+
+    /// A context from param values as given (already typed and defaulted).
     pub fn new(run_id: &str, mode: Option<Mode>, params: Map<String, Value>) -> Self {
         let mut root = Map::new();
         root.insert("params".into(), Value::Object(params));
@@ -332,7 +359,7 @@ impl Context {
         Context { root }
     }
 
-    /// The context as one JSON value (for debugging and the differential test).
+    /// The context as one JSON value (for tests). It holds secret params in clear: never log it.
     pub fn as_json(&self) -> Value {
         Value::Object(self.root.clone())
     }
@@ -1039,6 +1066,14 @@ mod tests {
             !err.contains("hunter2"),
             "a secret leaked into an error: {err}"
         );
+    }
+
+    #[test]
+    fn debug_output_shows_names_not_values() {
+        let shown = format!("{:?}", context());
+        assert!(shown.contains("password"), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(!shown.contains("pg-web-0001"), "{shown}");
     }
 
     #[test]
