@@ -527,8 +527,10 @@ fn render_map(
 /// Whether a template reads only what a plan knows: params and `run.mode`.
 fn reads_only_params(template: &Template) -> bool {
     template.references().iter().all(|r| {
-        let segs: Vec<&str> = r.segments.iter().map(String::as_str).collect();
-        matches!(segs.as_slice(), ["params", ..] | ["run", "mode"])
+        matches!(
+            (r.segment(0), r.segment(1), r.len()),
+            (Some("params"), _, _) | (Some("run"), Some("mode"), 2)
+        )
     })
 }
 

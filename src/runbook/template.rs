@@ -64,15 +64,41 @@ pub struct Call {
 /// A reference to a value of the context, such as `steps.check.outputs.status`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PathExpr {
-    pub segments: Vec<String>,
+    /// The path as written (`steps.a.outputs.ids.[0]`).
+    text: String,
+    /// Where each segment lies in `text` (brackets excluded). One string and one list per path
+    /// instead of a string per segment: templates are parsed by the thousand.
+    bounds: Vec<(u32, u32)>,
     /// Byte range of the path in the template text.
     pub span: Range<usize>,
 }
 
 impl PathExpr {
-    /// The path as written, normalised to dots (`steps.a.outputs.ids.0`).
+    /// The segments: `steps`, `a`, `outputs`, `ids`, `0`.
+    pub fn segments(&self) -> impl ExactSizeIterator<Item = &str> + Clone + '_ {
+        self.bounds
+            .iter()
+            .map(|&(a, b)| self.text.get(a as usize..b as usize).unwrap_or(""))
+    }
+
+    /// Segment `i`, if the path has that many.
+    pub fn segment(&self, i: usize) -> Option<&str> {
+        let &(a, b) = self.bounds.get(i)?;
+        self.text.get(a as usize..b as usize)
+    }
+
+    /// How many segments the path has.
+    pub fn len(&self) -> usize {
+        self.bounds.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bounds.is_empty()
+    }
+
+    /// The path normalised to dots (`steps.a.outputs.ids.0`).
     pub fn dotted(&self) -> String {
-        self.segments.join(".")
+        self.segments().collect::<Vec<_>>().join(".")
     }
 }
 
@@ -261,7 +287,7 @@ fn describe(expr: &Expr) -> String {
 fn eval(expr: &Expr, context: &Context) -> Result<Value, RenderError> {
     match expr {
         Expr::Literal(v, _) => Ok(v.clone()),
-        Expr::Path(p) => context.lookup(&p.segments).cloned(),
+        Expr::Path(p) => context.lookup(p).cloned(),
         Expr::Call(call) => {
             let Some(helper) = helpers::helper(&call.helper) else {
                 return Err(RenderError {
@@ -364,9 +390,9 @@ impl Context {
         Value::Object(self.root.clone())
     }
 
-    fn lookup(&self, segments: &[String]) -> Result<&Value, RenderError> {
+    fn lookup(&self, path: &PathExpr) -> Result<&Value, RenderError> {
         let mut current: Option<&Value> = None;
-        for (i, segment) in segments.iter().enumerate() {
+        for (i, segment) in path.segments().enumerate() {
             let next = match current {
                 None => self.root.get(segment),
                 Some(Value::Object(map)) => map.get(segment),
@@ -378,10 +404,11 @@ impl Context {
             match next {
                 Some(v) => current = Some(v),
                 None => {
-                    let path = segments[..=i].join(".");
+                    let path_text = path.segments().take(i + 1).collect::<Vec<_>>().join(".");
+                    let path = path_text;
                     let message = if i == 0 && (segment == "item" || segment == "index") {
                         format!("`{segment}` is only defined inside a `for_each` step")
-                    } else if segments.first().is_some_and(|s| s == "steps") && i <= 1 {
+                    } else if path_starts_with_steps(&path) && i <= 1 {
                         format!("`{path}` has not run yet")
                     } else {
                         format!("`{path}` is not defined")
@@ -394,6 +421,10 @@ impl Context {
             message: "empty path".into(),
         })
     }
+}
+
+fn path_starts_with_steps(path: &str) -> bool {
+    path == "steps" || path.starts_with("steps.")
 }
 
 /// Renders every template string inside a JSON value (`with` inputs, `for_each` items). Keys are
@@ -818,7 +849,7 @@ fn parse_call_or_operand(
         let span = tokens[*pos].1.clone();
         return Err(syntax("expected a helper name before arguments", span));
     };
-    if head.segments.len() != 1 {
+    if head.len() != 1 {
         return Err(syntax(
             format!(
                 "`{}` is followed by arguments, but a helper name has no dots",
@@ -832,7 +863,7 @@ fn parse_call_or_operand(
         args.push(parse_operand(tokens, pos, whole.clone())?);
     }
     Ok(Expr::Call(Call {
-        helper: head.segments.into_iter().next().unwrap_or_default(),
+        helper: head.segment(0).unwrap_or_default().to_string(),
         helper_span: head.span,
         args,
     }))
@@ -882,14 +913,17 @@ fn parse_path(word: &str, span: Range<usize>) -> Result<PathExpr, SyntaxError> {
             span,
         ));
     }
-    let mut segments = Vec::new();
+    let mut bounds: Vec<(u32, u32)> = Vec::with_capacity(4);
     let mut rest = word;
+    // `rest` is always a suffix of `word`, so `word.len() - rest.len()` is where it starts.
     loop {
         let segment;
+        let start;
         if let Some(after) = rest.strip_prefix('[') {
             let Some(close) = after.find(']') else {
                 return Err(syntax(format!("`[` in `{word}` is never closed"), span));
             };
+            start = word.len() - after.len();
             segment = &after[..close];
             rest = &after[close + 1..];
             if segment.is_empty() {
@@ -900,6 +934,7 @@ fn parse_path(word: &str, span: Range<usize>) -> Result<PathExpr, SyntaxError> {
                 .bytes()
                 .position(|b| matches!(b, b'.' | b'[' | b'/'))
                 .unwrap_or(rest.len());
+            start = word.len() - rest.len();
             segment = &rest[..end];
             rest = &rest[end..];
             if segment.is_empty() {
@@ -916,7 +951,10 @@ fn parse_path(word: &str, span: Range<usize>) -> Result<PathExpr, SyntaxError> {
                 ));
             }
         }
-        segments.push(segment.to_string());
+        let (Ok(a), Ok(b)) = (u32::try_from(start), u32::try_from(start + segment.len())) else {
+            return Err(syntax(format!("the path `{word}` is too long"), span));
+        };
+        bounds.push((a, b));
         if rest.is_empty() {
             break;
         }
@@ -935,7 +973,11 @@ fn parse_path(word: &str, span: Range<usize>) -> Result<PathExpr, SyntaxError> {
             return Err(syntax(format!("unexpected `{rest}` in `{word}`"), span));
         }
     }
-    Ok(PathExpr { segments, span })
+    Ok(PathExpr {
+        text: word.to_string(),
+        bounds,
+        span,
+    })
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use super::helpers;
 use super::model::{Items, Mode, Runbook};
 use super::policy::OnFailure;
 use super::source::{Source, Span};
-use super::template::{Template, is_template};
+use super::template::{PathExpr, Template, is_template};
 use super::yaml::Node;
 
 /// Action names that a drill runbook must pair.
@@ -831,15 +831,19 @@ impl<'a> Validator<'a, '_> {
             );
             return;
         }
-        if self.template(text, node, scope).is_some() {
-            self.condition_shape(text, node, what);
+        if let Some(template) = self.template(text, node, scope) {
+            self.single_expression(&template, node, what);
         }
     }
 
     fn condition_shape(&mut self, text: &str, node: &Node, what: &str) {
-        if let Ok(t) = Template::parse(text)
-            && t.single_expression().is_none()
-        {
+        if let Ok(template) = Template::parse(text) {
+            self.single_expression(&template, node, what);
+        }
+    }
+
+    fn single_expression(&mut self, template: &Template, node: &Node, what: &str) {
+        if template.single_expression().is_none() {
             self.push(
                 Problem::new(
                     Code::BadCondition,
@@ -904,7 +908,7 @@ impl<'a> Validator<'a, '_> {
         }
         for reference in template.references() {
             let span = self.span_in(node, text, reference.span.clone());
-            self.reference(&reference.segments, span, scope);
+            self.reference(reference, span, scope);
         }
         Some(template)
     }
@@ -928,16 +932,18 @@ impl<'a> Validator<'a, '_> {
         node.span
     }
 
-    fn reference(&mut self, segments: &[String], span: Span, scope: Scope) {
+    fn reference(&mut self, reference: &PathExpr, span: Span, scope: Scope) {
         // Only messages need the path as text; most references are fine.
-        let path = PathText(segments);
+        let path = PathText(reference);
         let unknown = |message: String| {
             Problem::new(Code::UnknownReference, span, message).label("unknown name")
         };
-        let root = segments.first().map(String::as_str).unwrap_or("");
+        let segment = |i: usize| reference.segment(i);
+        let len = reference.len();
+        let root = segment(0).unwrap_or("");
         match root {
             "params" => {
-                let Some(name) = segments.get(1) else {
+                let Some(name) = segment(1) else {
                     self.push(unknown(
                         "`params` alone is not a value; read `params.<name>`".into(),
                     ));
@@ -960,9 +966,9 @@ impl<'a> Validator<'a, '_> {
                     self.push(problem);
                 }
             }
-            "run" => match segments.get(1).map(String::as_str) {
-                Some("id" | "mode") if segments.len() == 2 => {
-                    if scope.params_only && segments[1] == "id" {
+            "run" => match segment(1) {
+                Some(which @ ("id" | "mode")) if len == 2 => {
+                    if scope.params_only && which == "id" {
                         self.push(unknown("`locks` cannot read `run.id`: locks must be known before the run starts".into()));
                     }
                 }
@@ -978,7 +984,7 @@ impl<'a> Validator<'a, '_> {
                         unknown(format!("`{root}` is only defined inside a `for_each` step"))
                             .help("`item` and `index` exist in the `with` and `compensate` of a step with `for_each` (not in its `when` or `items`)"),
                     );
-                } else if root == "index" && segments.len() > 1 {
+                } else if root == "index" && len > 1 {
                     self.push(unknown("`index` is a number; it has no fields".into()));
                 }
             }
@@ -989,7 +995,7 @@ impl<'a> Validator<'a, '_> {
                     ));
                     return;
                 }
-                let Some(id) = segments.get(1) else {
+                let Some(id) = segment(1) else {
                     self.push(unknown(
                         "`steps` alone is not a value; read `steps.<id>.outputs.<name>`".into(),
                     ));
@@ -1005,10 +1011,10 @@ impl<'a> Validator<'a, '_> {
                     self.push(problem);
                     return;
                 };
-                match segments.get(2).map(String::as_str) {
-                    Some("status") if segments.len() == 3 => {}
+                match segment(2) {
+                    Some("status") if len == 3 => {}
                     Some("outputs") => {
-                        if let Some(output) = segments.get(3) {
+                        if let Some(output) = segment(3) {
                             let outputs = &self.runbook.steps[target].outputs;
                             if outputs.get(output).is_none() {
                                 let mut problem = unknown(format!(
@@ -1195,11 +1201,11 @@ impl<'a> Validator<'a, '_> {
 }
 
 /// A path shown in a message, joined only when it is shown.
-struct PathText<'s>(&'s [String]);
+struct PathText<'s>(&'s PathExpr);
 
 impl std::fmt::Display for PathText<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for (i, segment) in self.0.iter().enumerate() {
+        for (i, segment) in self.0.segments().enumerate() {
             if i > 0 {
                 f.write_str(".")?;
             }
