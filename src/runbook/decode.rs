@@ -730,10 +730,19 @@ impl Decoder<'_> {
             }
         }
         if let Some(n) = fields.get("when") {
-            step.when = match &n.value {
-                Value::Bool(b) => Some(b.to_string()),
-                _ => self.string(n, "`when`"),
-            };
+            // A YAML boolean would make the condition constant: almost always a mistake for a
+            // template, and the schema (and serde) read `when` as text.
+            if let Value::Bool(b) = &n.value {
+                self.push(
+                    Problem::new(Code::WrongType, n.span, "`when` must be a condition, not a boolean")
+                        .label("a constant")
+                        .help(format!(
+                            "write a template such as `when: \"{{{{ params.enabled }}}}\"`, or remove `when` (`{b}` never changes)"
+                        )),
+                );
+            } else {
+                step.when = self.string(n, "`when`");
+            }
         }
         if let Some(n) = fields.get("for_each") {
             step.for_each = self.for_each(n);
