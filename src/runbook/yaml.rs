@@ -173,8 +173,16 @@ pub fn parse(source: &Source) -> Result<Node<'_>, ParseFailure> {
                 .marker()
                 .byte_offset()
                 .unwrap_or_else(|| offset_of(text, e.marker().line(), e.marker().col() + 1));
-            let message = e.info();
-            let over_budget = message.contains("nesting") || message.contains("limit");
+            let over_budget = matches!(
+                e.kind(),
+                gp::ErrorKind::RecursionLimitExceeded
+                    | gp::ErrorKind::InputByteLimitExceeded { .. }
+            );
+            let message = if matches!(e.kind(), gp::ErrorKind::RecursionLimitExceeded) {
+                format!("nested deeper than {} levels", limits::MAX_DEPTH)
+            } else {
+                e.info()
+            };
             ParseFailure {
                 message,
                 span: Span::new(offset, 0),
