@@ -3,6 +3,15 @@
 //! The crate is layered; imports run one way (see `ARCHITECTURE.md`):
 //! `cli` → `engine` → `runbook`, `store`, `sdrs`; `emulator` → `sdrs`.
 
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        reason = "in tests a panic is a test failure, which is what unwrap should do there"
+    )
+)]
+
 pub mod cli;
 pub mod emulator;
 pub mod engine;

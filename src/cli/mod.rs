@@ -1,4 +1,14 @@
 //! Command-line edge: arguments, output, exit codes. The only place that uses `anyhow`.
+//!
+//! `mod.rs` parses the command line and dispatches; each verb lives in its own file and returns
+//! an [`Exit`]. Data goes to stdout, diagnostics and messages to stderr.
+
+pub mod actions;
+pub mod exit;
+pub mod output;
+pub mod plan;
+pub mod schema;
+pub mod validate;
 
 pub mod emulator;
 
@@ -6,16 +16,26 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub use exit::Exit;
+
 /// drbook: disaster-recovery runbooks for Huawei Cloud SDRS.
 #[derive(Debug, Parser)]
-#[command(name = "drbook", version, about)]
-struct Cli {
+#[command(name = "drbook", version, about, propagate_version = true)]
+pub struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Check runbooks and report every problem with its location.
+    Validate(validate::Args),
+    /// Show the steps a run would take, in waves (or as a DOT / Mermaid graph).
+    Plan(plan::Args),
+    /// List the actions runbooks can use.
+    Actions(actions::Args),
+    /// Print the runbook JSON Schema.
+    Schema(schema::Args),
     /// Run the local SDRS emulator until Ctrl-C.
     Emulator(emulator::Args),
 }
@@ -25,22 +45,30 @@ pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
-            let _ = err.print();
-            return if err.use_stderr() {
-                ExitCode::from(64)
-            } else {
-                ExitCode::SUCCESS
+            // Help and version are answers, not errors; every other parse failure is a usage
+            // error (64), kept apart from "invalid runbook" (2), which clap would otherwise use.
+            let exit = match err.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    Exit::Success
+                }
+                _ => Exit::Usage,
             };
+            let _ = err.print();
+            return exit.into();
         }
     };
     let result = match cli.command {
-        Command::Emulator(args) => emulator::run(args),
+        Command::Validate(args) => validate::run(args),
+        Command::Plan(args) => plan::run(args),
+        Command::Actions(args) => actions::run(args),
+        Command::Schema(args) => schema::run(args),
+        Command::Emulator(args) => emulator::run(args).map(|()| Exit::Success),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(exit) => exit.into(),
         Err(err) => {
             eprintln!("error: {err:#}");
-            ExitCode::from(70)
+            Exit::Internal.into()
         }
     }
 }

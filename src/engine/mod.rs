@@ -1,1 +1,4 @@
-//! engine layer (filled by its issue).
+//! engine layer: the scheduler and step state machine, retry and timeout policy, the action
+//! registry and built-in actions. So far it holds the action catalog.
+
+pub mod catalog;
