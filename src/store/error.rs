@@ -201,6 +201,20 @@ pub enum Error {
         reason: String,
     },
 
+    /// An append to the audit log failed (I/O error, or an earlier failure of this process's
+    /// audit writer, after which it refuses to continue).
+    #[error("cannot append to the audit log {}: {reason}", path.display())]
+    #[diagnostic(
+        code(drbook::store::audit_unavailable),
+        help("check the disk holding the data directory; then restart drbook")
+    )]
+    AuditUnavailable {
+        /// The audit log file.
+        path: PathBuf,
+        /// What failed.
+        reason: String,
+    },
+
     /// The store's writer has stopped (the store was closed, or an earlier durability failure
     /// poisoned it); nothing more can be committed through this handle.
     #[error("the store for run {run_id} is closed: {reason}")]

@@ -7,6 +7,7 @@
 //! `fdatasync`), so an executor that commits a decision before acting on it resumes exactly where
 //! it stopped and never issues the same SDRS call twice.
 
+pub mod audit;
 mod batch;
 mod claim;
 mod data_dir;
