@@ -173,6 +173,18 @@ impl Batch {
     }
 }
 
+impl Op {
+    /// Bytes of key and value this write carries.
+    pub(crate) fn size(&self) -> usize {
+        match self {
+            Self::PutRun { value, .. } => RUN_KEY.len() + value.len(),
+            Self::Put { key, value } => key.len() + value.len(),
+            Self::Delete { key } => key.len(),
+            Self::AppendEvent { value } => 26 + value.len(),
+        }
+    }
+}
+
 /// Turns ops into key/value writes (`None` = delete), assigning event sequence numbers from
 /// `next_event_seq`, which is advanced.
 pub(crate) fn resolve(

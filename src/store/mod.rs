@@ -12,6 +12,7 @@ mod batch;
 mod claim;
 mod data_dir;
 mod error;
+mod journal;
 pub mod locks;
 mod memory;
 pub mod records;

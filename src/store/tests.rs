@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::records::{EventRecord, RunStatus, StepStatus};
 use super::*;
+use super::{batch, journal};
 
 fn sample_run(run_id: RunId) -> RunRecord {
     RunRecord {
@@ -605,4 +606,86 @@ fn a_flipped_byte_in_the_log_never_yields_a_silently_shortened_history() {
     fs::write(dir.join("db"), &pristine).unwrap();
     let store = open_result(&data, run_id).unwrap();
     assert_eq!(store.load_steps().unwrap().len(), commits);
+}
+
+/// Writes directly into a closed run database, as a crash in the middle of a group would leave it.
+fn with_raw_db(data: &DataDir, run_id: RunId, edit: impl FnOnce(&sled::Db)) {
+    let db = sled::open(data.run_dir(&run_id)).unwrap();
+    edit(&db);
+    db.flush().unwrap();
+}
+
+fn commit_count(db: &sled::Db) -> u64 {
+    db.get(batch::COMMITS_KEY)
+        .unwrap()
+        .map_or(0, |v| u64::from_be_bytes(v.as_ref().try_into().unwrap()))
+}
+
+#[test]
+fn a_group_interrupted_after_its_journal_is_completed_on_open() {
+    let temp = tempfile::tempdir().unwrap();
+    let data = DataDir::new(temp.path());
+    let run_id = RunId::new();
+    SledStore::create(&data, &sample_run(run_id))
+        .unwrap()
+        .close()
+        .unwrap();
+    let done = records::encode(&step("x", None, StepStatus::Succeeded)).unwrap();
+    let also = records::encode(&step("y", None, StepStatus::Running)).unwrap();
+    with_raw_db(&data, run_id, |db| {
+        let next = commit_count(db) + 1;
+        let writes = vec![
+            (b"step/x".to_vec(), Some(done.clone())),
+            (b"step/y".to_vec(), Some(also.clone())),
+        ];
+        db.insert(
+            journal::JOURNAL_KEY,
+            journal::encode(next, &writes).unwrap(),
+        )
+        .unwrap();
+        // The crash came after the first of the group's writes.
+        db.insert(b"step/x", done.clone()).unwrap();
+    });
+    let store = open_result(&data, run_id).unwrap();
+    assert_eq!(
+        store
+            .get_step(&StepKey::single("y"))
+            .unwrap()
+            .unwrap()
+            .status,
+        StepStatus::Running
+    );
+    store.close().unwrap();
+    with_raw_db(&data, run_id, |db| assert_eq!(commit_count(db), 1));
+}
+
+#[test]
+fn a_completed_journal_is_not_replayed_over_later_commits() {
+    let temp = tempfile::tempdir().unwrap();
+    let data = DataDir::new(temp.path());
+    let run_id = RunId::new();
+    let store = SledStore::create(&data, &sample_run(run_id)).unwrap();
+    let rt = runtime();
+    rt.block_on(async {
+        // A two-write group leaves a journal behind...
+        let mut batch = Batch::new();
+        batch
+            .put_step(&step("a", None, StepStatus::Running))
+            .append_event(&event("step.status", 1));
+        store.commit(batch).await.unwrap();
+        // ...and a later single-write group changes the same step.
+        let mut batch = Batch::new();
+        batch.put_step(&step("a", None, StepStatus::Succeeded));
+        store.commit(batch).await.unwrap();
+    });
+    store.close().unwrap();
+    let store = open_result(&data, run_id).unwrap();
+    assert_eq!(
+        store
+            .get_step(&StepKey::single("a"))
+            .unwrap()
+            .unwrap()
+            .status,
+        StepStatus::Succeeded
+    );
 }
