@@ -6,6 +6,54 @@
 //! of this module. A commit returns only once its records are durable (sled flush plus
 //! `fdatasync`), so an executor that commits a decision before acting on it resumes exactly where
 //! it stopped and never issues the same SDRS call twice.
+//!
+//! ```
+//! use drbook::store::records::{RunRecord, RunStatus, StepKey, StepRecord, StepStatus};
+//! use drbook::store::{Batch, DataDir, RunId, SledStore, Store};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let temp = tempfile::tempdir()?;
+//! let data_dir = DataDir::new(temp.path()); // DataDir::from_arg(cli.data_dir)? in the CLI
+//! let run = RunRecord {
+//!     run_id: RunId::new(),
+//!     runbook_name: "dr-drill".into(),
+//!     runbook_path: "runbooks/dr-drill.yaml".into(),
+//!     runbook_digest: drbook::store::records::sha256_hex(b"..."),
+//!     runbook_source: "...".into(),
+//!     mode: "drill".into(),
+//!     params: Default::default(),
+//!     secret_params: Vec::new(),
+//!     status: RunStatus::Pending,
+//!     run_key: None,
+//!     actor: "alice".into(),
+//!     dry_run: false,
+//!     endpoint: "emulator".into(),
+//!     created_at: jiff::Timestamp::now(),
+//!     started_at: None,
+//!     ended_at: None,
+//!     attempt: 1,
+//!     error: None,
+//!     locks: Vec::new(),
+//! };
+//! // Blocking calls: from async code, wrap them in `spawn_blocking`.
+//! let store = SledStore::create(&data_dir, &run)?;
+//! let runtime = tokio::runtime::Runtime::new()?;
+//! runtime.block_on(async {
+//!     let mut step = StepRecord::pending(&StepKey::single("failover"));
+//!     step.status = StepStatus::Running;
+//!     let mut batch = Batch::new();
+//!     batch.put_step(&step);
+//!     // Durable when this returns: only now may the SDRS call be made.
+//!     store.commit(batch).await
+//! })?;
+//! store.close()?;
+//!
+//! // A resume, in this or another process:
+//! let store = SledStore::open(&data_dir, run.run_id)?;
+//! assert_eq!(store.load_steps()?.len(), 1);
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod audit;
 mod batch;
