@@ -10,8 +10,9 @@
 //! in that order, no whitespace, `time` as RFC 3339 in UTC (`Z`), `run_id` as a hyphenated
 //! lower-case UUID or `null`, the members of every object inside `data` sorted by key (byte
 //! order), strings and numbers as `serde_json` writes them. drbook writes every line as exactly
-//! that encoding with `"hash":"…"` appended as the last member, so a verifier in another language
-//! removes the `hash` member from the line's text and hashes the rest.
+//! that encoding with `"hash":"…"` appended as the last member, and verification works on the
+//! bytes: remove the trailing `,"hash":"<64 hex>"` from the line's text and hash the rest (see
+//! [`line_hash`]). A verifier in another language does the same; it never re-encodes JSON.
 //!
 //! # What the chain proves, and what it does not
 //!
@@ -150,9 +151,31 @@ pub struct AuditEntry {
     pub hash: String,
 }
 
+/// The suffix every line ends with: `,"hash":"` + 64 hex digits + `"}`.
+const HASH_MEMBER_PREFIX: &[u8] = b",\"hash\":\"";
+const HASH_MEMBER_LEN: usize = HASH_MEMBER_PREFIX.len() + 64 + 2;
+
+/// The hash a written line (without its newline) should carry: SHA-256 of the line with its
+/// trailing `hash` member removed. `None` if the line does not end with a `hash` member.
+///
+/// Verification hashes the bytes as written rather than a re-encoding of the parsed entry:
+/// `serde_json` does not parse every float back to the identical value (its exact mode is an
+/// opt-in feature), so a re-encoding could differ from an untouched line.
+pub fn line_hash(line: &[u8]) -> Option<String> {
+    let body_len = line.len().checked_sub(HASH_MEMBER_LEN)?;
+    let (body, member) = line.split_at(body_len);
+    if !member.starts_with(HASH_MEMBER_PREFIX) || !member.ends_with(b"\"}") {
+        return None;
+    }
+    let mut hasher = Sha256::new();
+    hasher.update(body);
+    hasher.update(b"}");
+    Some(hex::encode(hasher.finalize()))
+}
+
 impl AuditEntry {
-    /// The hash this entry should carry, computed from its other members.
-    pub fn compute_hash(&self) -> String {
+    /// The hash of this entry's canonical encoding (used when appending it).
+    fn compute_hash(&self) -> String {
         hex::encode(Sha256::digest(self.canonical_bytes()))
     }
 
@@ -520,7 +543,12 @@ impl AuditLog {
                 Ok(entry) => entry,
                 Err(e) => return breach(None, Problem::Unreadable(e.to_string())),
             };
-            let computed = entry.compute_hash();
+            let Some(computed) = line_hash(&buffer[..buffer.len() - 1]) else {
+                return breach(
+                    Some(entry.seq),
+                    Problem::Unreadable("the line does not end with its `hash` member".to_owned()),
+                );
+            };
             if computed != entry.hash {
                 return breach(
                     Some(entry.seq),
@@ -1353,6 +1381,58 @@ mod tests {
             json!({"password": crate::store::redact::REDACTED, "token": crate::store::redact::REDACTED})
         );
         assert!(!lines(&log)[1].contains("t0k"));
+    }
+
+    fn arbitrary_json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("JSON has no NaN or infinity", |f| f.is_finite())
+                .prop_map(Value::from),
+            any::<String>().prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 64, 8, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
+                proptest::collection::btree_map(any::<String>(), inner, 0..8)
+                    .prop_map(|map| Value::Object(map.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// The hash `verify` computes from a line's bytes is the one the entry was written with,
+        /// whatever the data (floats, escapes, unicode, huge integers), and the line parses back.
+        #[test]
+        fn every_written_line_parses_back_to_the_same_hash(
+            data in arbitrary_json(),
+            actor in ".*",
+            nanos in 0i64..4_000_000_000_000_000_000,
+        ) {
+            let mut entry = AuditEntry {
+                seq: 7,
+                time: Timestamp::from_nanosecond(i128::from(nanos)).unwrap(),
+                actor,
+                kind: AuditKind::Approval.as_str().to_owned(),
+                run_id: Some(RunId::new()),
+                data,
+                prev: GENESIS_HASH.to_owned(),
+                hash: String::new(),
+            };
+            entry.hash = entry.compute_hash();
+            let line = entry.line().unwrap();
+            proptest::prop_assert!(!line.contains(&b'\n'));
+            proptest::prop_assert_eq!(line_hash(&line), Some(entry.hash.clone()));
+            let parsed: AuditEntry = serde_json::from_slice(&line).unwrap();
+            proptest::prop_assert_eq!(
+                (parsed.seq, parsed.time, parsed.actor, parsed.run_id, parsed.prev, parsed.hash),
+                (entry.seq, entry.time, entry.actor, entry.run_id, entry.prev, entry.hash)
+            );
+        }
     }
 
     #[test]
