@@ -1,14 +1,15 @@
 //! Store throughput against raw sled loops, side by side in one run.
 //!
 //! ```text
-//! cargo bench --bench store                       # ~5 s per configuration, ~30 s in total
+//! cargo bench --bench store                       # ~5 s per configuration, ~35 s in total
 //! DRBOOK_BENCH_SECS=20 cargo bench --bench store  # longer, steadier figures
 //! ```
 //!
 //! Every operation writes one encoded step record (~250 bytes) and is durable when it completes:
 //! sled `flush()` plus `fdatasync` of the data file. The raw loops are the ceilings the engine's
 //! targets are expressed against: a sequential chain must reach 80 % of the raw one-at-a-time
-//! loop, and a fan-out 80 % of the 64 raw writers sharing flushes.
+//! loop, and a fan-out 80 % of the 64 raw writers sharing flushes. The audit log's appends (one
+//! `fdatasync` of a plain file per group) are shown against the same ceilings for reference.
 
 #![allow(
     clippy::unwrap_used,
@@ -22,6 +23,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use drbook::store::audit::{AuditEvent, AuditKind, AuditLog};
 use drbook::store::records::{
     Attempt, AttemptOutcome, RunRecord, RunStatus, StepKey, StepRecord, StepStatus,
 };
@@ -212,6 +214,50 @@ impl Workload for Commits {
     }
 }
 
+/// `AuditLog::append` of one ~200 byte entry from `tasks` concurrent tasks.
+struct Appends {
+    log: Arc<AuditLog>,
+    tasks: usize,
+}
+
+impl Workload for Appends {
+    fn run_for(&mut self, runtime: &tokio::runtime::Runtime, duration: Duration) -> u64 {
+        let stop = Arc::new(AtomicBool::new(false));
+        let ops = Arc::new(AtomicU64::new(0));
+        runtime.block_on(async {
+            let handles: Vec<_> = (0..self.tasks)
+                .map(|_| {
+                    let log = self.log.clone();
+                    let (stop, ops) = (stop.clone(), ops.clone());
+                    tokio::spawn(async move {
+                        let run_id = RunId::new();
+                        while !stop.load(Ordering::Relaxed) {
+                            log.append(AuditEvent {
+                                actor: "bench".into(),
+                                kind: AuditKind::SdrsRequest,
+                                run_id: Some(run_id),
+                                data: serde_json::json!({
+                                    "operation": "failover_protection_group",
+                                    "protection_group_id": "a3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                                }),
+                            })
+                            .await
+                            .unwrap();
+                            ops.fetch_add(1, Ordering::Relaxed);
+                        }
+                    })
+                })
+                .collect();
+            tokio::time::sleep(duration).await;
+            stop.store(true, Ordering::Relaxed);
+            for handle in handles {
+                handle.await.unwrap();
+            }
+        });
+        ops.load(Ordering::Relaxed)
+    }
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; there are no options to parse.
     let seconds: f64 = std::env::var("DRBOOK_BENCH_SECS")
@@ -265,6 +311,22 @@ fn main() {
         (
             "SledStore::commit, 1,000 concurrent tasks",
             Box::new(Commits::new(&fresh("store-1000"), 1000)),
+            Some(1),
+        ),
+        (
+            "AuditLog::append, sequential",
+            Box::new(Appends {
+                log: Arc::new(AuditLog::at(fresh("audit-1").join("audit.jsonl")).unwrap()),
+                tasks: 1,
+            }),
+            Some(0),
+        ),
+        (
+            "AuditLog::append, 64 concurrent tasks",
+            Box::new(Appends {
+                log: Arc::new(AuditLog::at(fresh("audit-64").join("audit.jsonl")).unwrap()),
+                tasks: 64,
+            }),
             Some(1),
         ),
     ];
