@@ -1,0 +1,753 @@
+//! [`SledStore`]: a run's checkpoint database on sled 0.34.7, with group commit.
+//!
+//! One writer thread per open run owns every write. Callers send their encoded batch and a reply
+//! channel; the writer takes one batch, drains every other batch already queued (up to 96 KiB of
+//! records), writes them all as one atomic group (a journal record, then plain inserts: see the
+//! journal module for why not `apply_batch`), calls `flush()` once, `fdatasync`s the data file (and
+//! any blob file sled wrote since the last time), and only then answers every caller. A sequential
+//! chain of steps therefore costs one flush per step plus one channel round trip, and a fan-out of
+//! a thousand ready steps costs a handful of flushes.
+//!
+//! Why the writer is a plain thread calling the blocking `flush()`: on sled 0.34.7, concurrent
+//! `flush_async` calls deadlock (spacejam/sled#1308), and a single thread is also the cheapest way
+//! to keep event sequence numbers gap-free.
+//!
+//! Why `fdatasync` on top of `flush()`: on Linux sled's flush ends in `sync_file_range`, which
+//! survives a killed process but not an OS crash or a power cut (it neither flushes the disk's
+//! cache nor the file's size). Blob files (sled's spill files for values larger than a quarter of a
+//! segment, ~128 KiB) are written without any sync at all, so they are synced here too.
+//!
+//! Why a commit watermark: when sled 0.34.7 meets a damaged message in the middle of its log, it
+//! treats it as the torn end of the log and silently drops every later commit (a flipped byte in
+//! a 20-commit database was observed to reopen with 1 to 17 of them). For drbook that would mean
+//! resuming a run from an older state and issuing an SDRS call twice. Each group commit therefore
+//! also counts itself in sled (key `commits`) and, after it is durable, writes the count to the
+//! side file `drbook-watermark` (no fsync: media damage happens at rest, long after the kernel
+//! wrote the page back). On open, a database that recovered fewer commits than the watermark
+//! records is refused as [`Error::DamagedDatabase`].
+
+use std::collections::HashSet;
+use std::fs::{self, File};
+use std::os::unix::fs::FileExt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use jiff::Timestamp;
+use tokio::sync::oneshot;
+
+use super::Store;
+use super::batch::{self, Batch, COMMITS_KEY, EVENT_PREFIX, META_KEY, Op, RUN_KEY, STEP_PREFIX};
+use super::data_dir::{DataDir, create_private_dir, private_file_options, sync_dir};
+use super::error::{Error, IoResultExt, Result};
+use super::journal;
+use super::records::{
+    self, RunId, RunRecord, STORE_MAGIC, StepKey, StepRecord, StoreMeta, StoredEvent,
+};
+
+/// Most batches one group commit applies; bounds the latency of the first caller in a group.
+const MAX_GROUP: usize = 8192;
+
+/// Most bytes of records one group commit gathers. It keeps the group's journal record below
+/// sled's blob threshold (a quarter of its 512 KiB segment): larger values are spilled into
+/// separate blob files, each costing a file creation and two more fsyncs. A single larger batch
+/// still forms a group of its own.
+const MAX_GROUP_BYTES: usize = 96 * 1024;
+
+/// sled's page cache per run database. Run databases are small (a runbook's steps and history),
+/// and a process may hold a few at once, so sled's 1 GiB default would be wasteful.
+const CACHE_CAPACITY: u64 = 64 * 1024 * 1024;
+
+/// The side file holding the number of group commits acknowledged so far.
+const WATERMARK_FILE: &str = "drbook-watermark";
+
+/// A run's checkpoint database, held exclusively by this process until it is closed or dropped.
+///
+/// Dropping the store shuts the writer down cleanly: batches already sent are still committed and
+/// answered. Use [`SledStore::close`] to learn whether that final shutdown succeeded.
+pub struct SledStore {
+    run_id: RunId,
+    path: PathBuf,
+    db: sled::Db,
+    sender: Option<mpsc::Sender<Request>>,
+    writer: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for SledStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SledStore")
+            .field("run_id", &self.run_id)
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A batch on its way to the writer.
+struct Request {
+    ops: Vec<Op>,
+    /// Encoded size of `ops`, for [`MAX_GROUP_BYTES`].
+    bytes: usize,
+    reply: oneshot::Sender<Result<()>>,
+}
+
+impl SledStore {
+    /// Creates the database of a new run and commits its run record durably.
+    ///
+    /// The database is built in a hidden staging directory and renamed into `runs/<run-id>/` only
+    /// once its marker and run record are durable, so a crash during creation never leaves a
+    /// half-made run behind. Blocking: call it from a blocking context.
+    pub fn create(data_dir: &DataDir, run: &RunRecord) -> Result<Self> {
+        let runs_dir = data_dir.runs_dir();
+        create_private_dir(&runs_dir)?;
+        let final_dir = data_dir.run_dir(&run.run_id);
+        if final_dir.exists() {
+            return Err(Error::RunExists {
+                run_id: run.run_id.to_string(),
+                path: final_dir,
+            });
+        }
+        let staging_dir = runs_dir.join(format!(".creating-{}", run.run_id));
+        if staging_dir.exists() {
+            // Left by a creator of this very run id that crashed; nobody else uses this name.
+            fs::remove_dir_all(&staging_dir).at(&staging_dir)?;
+        }
+        create_private_dir(&staging_dir)?;
+
+        let meta = StoreMeta {
+            magic: STORE_MAGIC.to_owned(),
+            run_id: run.run_id,
+            created_at: Timestamp::now(),
+            created_by: format!("drbook {}", env!("CARGO_PKG_VERSION")),
+        };
+        let mut initial = sled::Batch::default();
+        initial.insert(META_KEY, records::encode(&meta)?);
+        initial.insert(RUN_KEY, records::encode(run)?);
+        {
+            let db = open_db(&staging_dir, run.run_id)?;
+            db.apply_batch(initial)
+                .map_err(|e| db_error(&staging_dir, e))?;
+            db.flush().map_err(|e| db_error(&staging_dir, e))?;
+            // sled releases its file lock when the last handle is dropped, at the end of this block.
+        }
+        sync_tree(&staging_dir)?;
+        fs::rename(&staging_dir, &final_dir).at(&final_dir)?;
+        sync_dir(&runs_dir)?;
+        Self::open(data_dir, run.run_id)
+    }
+
+    /// Opens an existing run's database for this process to drive (or inspect).
+    ///
+    /// Fails with [`Error::InUse`] if another process (or handle) holds it, [`Error::RunNotFound`]
+    /// if there is none, [`Error::Foreign`] if the directory is not a drbook run database, and
+    /// [`Error::UnsupportedFormat`] if a newer drbook wrote it. Blocking.
+    pub fn open(data_dir: &DataDir, run_id: RunId) -> Result<Self> {
+        let path = data_dir.run_dir(&run_id);
+        if !path.is_dir() {
+            return Err(Error::RunNotFound {
+                run_id: run_id.to_string(),
+                path,
+            });
+        }
+        if !path.join("db").is_file() {
+            return Err(Error::Foreign {
+                path,
+                reason: "there is no sled data file `db` in it".to_owned(),
+            });
+        }
+        let db = open_db(&path, run_id)?;
+        check_meta(&db, &path, run_id)?;
+        // A run database always holds its run record; check it now rather than at first use.
+        load_run_from(&db, &path)?;
+        let data_file_path = path.join("db");
+        let data_file = File::open(&data_file_path).at(&data_file_path)?;
+        let commits = read_commit_count(&db, &path)?;
+        let commits = replay_journal(&db, &path, &data_file, commits)?;
+        let watermark_path = path.join(WATERMARK_FILE);
+        if let Some(acknowledged) = read_watermark(&watermark_path)?
+            && acknowledged > commits
+        {
+            return Err(Error::DamagedDatabase {
+                path,
+                reason: format!(
+                    "it recovered {commits} commits but {acknowledged} were acknowledged; \
+                     its log is damaged and the later commits were lost"
+                ),
+            });
+        }
+        let watermark = private_file_options()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&watermark_path)
+            .at(&watermark_path)?;
+        let next_event_seq = match db
+            .scan_prefix(EVENT_PREFIX)
+            .next_back()
+            .transpose()
+            .map_err(|e| db_error(&path, e))?
+        {
+            Some((key, _)) => batch::event_seq(&key)? + 1,
+            None => 1,
+        };
+        let writer = Writer {
+            run_id,
+            path: path.clone(),
+            db: db.clone(),
+            data_file,
+            watermark,
+            commits,
+            next_event_seq,
+            blobs: BlobSync::open(&path)?,
+            poisoned: None,
+        };
+        let (sender, receiver) = mpsc::channel();
+        let handle = std::thread::Builder::new()
+            .name(format!("drbook-store-{run_id}"))
+            .spawn(move || writer.run(receiver))
+            .at(&path)?;
+        Ok(Self {
+            run_id,
+            path,
+            db,
+            sender: Some(sender),
+            writer: Some(handle),
+        })
+    }
+
+    /// The run database's directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Stops the writer after it has committed and answered every batch already sent, and
+    /// releases the database. Blocking.
+    pub fn close(mut self) -> Result<()> {
+        self.shut_down()
+    }
+
+    pub(super) fn shut_down(&mut self) -> Result<()> {
+        // Dropping the only sender ends the writer's loop once the queue is empty.
+        drop(self.sender.take());
+        if let Some(handle) = self.writer.take()
+            && handle.join().is_err()
+        {
+            return Err(Error::Closed {
+                run_id: self.run_id.to_string(),
+                reason: "the writer thread panicked".to_owned(),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Drop for SledStore {
+    fn drop(&mut self) {
+        if let Err(error) = self.shut_down() {
+            tracing::error!(run_id = %self.run_id, %error, "store writer did not shut down cleanly");
+        }
+    }
+}
+
+impl Store for SledStore {
+    fn run_id(&self) -> RunId {
+        self.run_id
+    }
+
+    async fn commit(&self, batch: Batch) -> Result<()> {
+        let ops = batch.into_ops(self.run_id)?;
+        if ops.is_empty() {
+            return Ok(());
+        }
+        let closed = |reason: &str| Error::Closed {
+            run_id: self.run_id.to_string(),
+            reason: reason.to_owned(),
+        };
+        let (reply, answer) = oneshot::channel();
+        self.sender
+            .as_ref()
+            .ok_or_else(|| closed("the store was closed"))?
+            .send(Request {
+                bytes: ops.iter().map(Op::size).sum(),
+                ops,
+                reply,
+            })
+            .map_err(|_| closed("the writer has stopped"))?;
+        answer
+            .await
+            .map_err(|_| closed("the writer stopped before answering"))?
+    }
+
+    fn load_run(&self) -> Result<RunRecord> {
+        load_run_from(&self.db, &self.path)
+    }
+
+    fn load_steps(&self) -> Result<Vec<StepRecord>> {
+        self.db
+            .scan_prefix(STEP_PREFIX)
+            .map(|entry| {
+                let (key, value) = entry.map_err(|e| db_error(&self.path, e))?;
+                batch::decode_step(&key, &value)
+            })
+            .collect()
+    }
+
+    fn get_step(&self, key: &StepKey) -> Result<Option<StepRecord>> {
+        let db_key = batch::step_key(key);
+        self.db
+            .get(&db_key)
+            .map_err(|e| db_error(&self.path, e))?
+            .map(|value| batch::decode_step(&db_key, &value))
+            .transpose()
+    }
+
+    fn load_events(&self, since: u64) -> Result<Vec<StoredEvent>> {
+        let start = batch::event_key(since.saturating_add(1));
+        self.db
+            .range(start..)
+            .take_while(|entry| {
+                entry
+                    .as_ref()
+                    .map_or(true, |(key, _)| key.starts_with(EVENT_PREFIX))
+            })
+            .map(|entry| {
+                let (key, value) = entry.map_err(|e| db_error(&self.path, e))?;
+                batch::decode_event(&key, &value)
+            })
+            .collect()
+    }
+}
+
+/// The writer thread's state.
+struct Writer {
+    run_id: RunId,
+    path: PathBuf,
+    db: sled::Db,
+    /// sled's data file, opened separately for `fdatasync`. sled's lock is a `flock` on its own
+    /// open file description, so opening and closing this handle does not disturb it.
+    data_file: File,
+    /// The side file recording how many group commits were acknowledged.
+    watermark: File,
+    /// Group commits made durable so far (including those of earlier processes).
+    commits: u64,
+    next_event_seq: u64,
+    /// Keeps sled's blob files durable.
+    blobs: BlobSync,
+    /// Set by the first failed group commit; every later commit is refused with it.
+    poisoned: Option<String>,
+}
+
+impl Writer {
+    fn run(mut self, receiver: mpsc::Receiver<Request>) {
+        // A request that did not fit into the previous group opens the next one.
+        let mut carried: Option<Request> = None;
+        loop {
+            let first = match carried.take() {
+                Some(request) => request,
+                None => match receiver.recv() {
+                    Ok(request) => request,
+                    Err(_) => break,
+                },
+            };
+            let mut bytes = first.bytes;
+            let mut group = vec![first];
+            while group.len() < MAX_GROUP && bytes < MAX_GROUP_BYTES {
+                match receiver.try_recv() {
+                    Ok(request) if bytes + request.bytes > MAX_GROUP_BYTES => {
+                        carried = Some(request);
+                        break;
+                    }
+                    Ok(request) => {
+                        bytes += request.bytes;
+                        group.push(request);
+                    }
+                    Err(_) => break,
+                }
+            }
+            let outcome = self.commit_group(&mut group);
+            for request in group {
+                let answer = match &outcome {
+                    Ok(()) => Ok(()),
+                    Err(reason) => Err(Error::CommitFailed {
+                        run_id: self.run_id.to_string(),
+                        reason: reason.clone(),
+                    }),
+                };
+                // A caller that stopped waiting does not need an answer.
+                let _ = request.reply.send(answer);
+            }
+            // After the answers, so that it overlaps with the callers preparing their next batch.
+            if outcome.is_ok() {
+                self.write_watermark();
+            }
+        }
+    }
+
+    /// Applies every batch of the group atomically and makes it durable.
+    fn commit_group(&mut self, group: &mut [Request]) -> std::result::Result<(), String> {
+        if let Some(reason) = &self.poisoned {
+            return Err(format!("refused after an earlier failure: {reason}"));
+        }
+        let mut writes: Vec<journal::Write> = Vec::new();
+        let commits = self.commits + 1;
+        let mut next_event_seq = self.next_event_seq;
+        for request in group.iter_mut() {
+            batch::resolve(
+                std::mem::take(&mut request.ops),
+                &mut next_event_seq,
+                |key, value| writes.push((key, value)),
+            );
+        }
+        // sled 0.34 can panic on internal inconsistencies; a panic here must become an error
+        // for the callers, not a dead writer that leaves them waiting.
+        let result = catch_unwind(AssertUnwindSafe(|| self.apply_durably(commits, writes)))
+            .unwrap_or_else(|panic| Err(format!("sled panicked: {}", panic_message(&panic))));
+        match result {
+            Ok(()) => {
+                self.next_event_seq = next_event_seq;
+                self.commits = commits;
+                Ok(())
+            }
+            Err(reason) => {
+                tracing::error!(run_id = %self.run_id, %reason, "group commit failed; store poisoned");
+                self.poisoned = Some(reason.clone());
+                Err(reason)
+            }
+        }
+    }
+
+    /// Writes the group atomically (see the journal module for how) and makes it durable.
+    fn apply_durably(
+        &mut self,
+        commits: u64,
+        writes: Vec<journal::Write>,
+    ) -> std::result::Result<(), String> {
+        let db_failed = |e: sled::Error| db_error(&self.path, e).to_string();
+        // A single write is atomic by itself; a partial group is only possible with several.
+        if writes.len() > 1 {
+            let journal = journal::encode(commits, &writes).map_err(|e| e.to_string())?;
+            self.db
+                .insert(journal::JOURNAL_KEY, journal)
+                .map_err(db_failed)?;
+        }
+        apply_writes(&self.db, writes, commits).map_err(db_failed)?;
+        self.db.flush().map_err(db_failed)?;
+        self.data_file
+            .sync_data()
+            .map_err(|e| Error::io(self.path.join("db"), e).to_string())?;
+        self.sync_new_blobs().map_err(|e| e.to_string())
+    }
+
+    /// Records that `self.commits` group commits are durable. The count is written twice so
+    /// that a damaged watermark is recognised (and ignored) rather than trusted.
+    fn write_watermark(&self) {
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&self.commits.to_be_bytes());
+        bytes[8..].copy_from_slice(&self.commits.to_be_bytes());
+        if let Err(error) = self.watermark.write_all_at(&bytes, 0) {
+            // The commit itself is durable; only the damage detection is weakened.
+            tracing::warn!(run_id = %self.run_id, %error, "could not update the commit watermark");
+        }
+    }
+
+    /// fsyncs blob files sled created since the last call; see [`BlobSync`].
+    fn sync_new_blobs(&mut self) -> Result<()> {
+        self.blobs.sync_new()
+    }
+}
+
+/// Keeps sled's blob files durable.
+///
+/// sled writes a blob file before the log entry that points to it, so after `flush()` every blob
+/// a committed record needs is in `blobs/`; this fsyncs the ones not yet synced, and the directory.
+/// Listing the directory on every commit cost ~25 µs of a ~250 µs commit here, while blobs are
+/// rare (only records or tree nodes over ~128 KiB). So the directory's mtime is checked first
+/// with one `fstat` of an open handle, and the listing is skipped while it is unchanged. That is
+/// only sound once the recorded mtime has *settled*: Linux stamps directories from a coarse clock
+/// (one tick is 1–10 ms), so an entry added within the same tick as the last listing could leave
+/// the mtime unchanged. The mtime is therefore trusted only if it was already more than
+/// [`SETTLE`] old when it was read; any later change then carries a strictly newer stamp.
+struct BlobSync {
+    dir: PathBuf,
+    /// The directory, open, for `fstat`.
+    handle: File,
+    /// Blob files already made durable.
+    synced: HashSet<std::ffi::OsString>,
+    /// The directory's mtime at the last listing, if it had settled by then.
+    settled_mtime: Option<std::time::SystemTime>,
+}
+
+/// How old a directory mtime must be before an unchanged mtime proves an unchanged directory.
+const SETTLE: std::time::Duration = std::time::Duration::from_millis(100);
+
+impl BlobSync {
+    fn open(run_dir: &Path) -> Result<Self> {
+        let dir = run_dir.join("blobs");
+        let handle = File::open(&dir).at(&dir)?;
+        Ok(Self {
+            dir,
+            handle,
+            synced: HashSet::new(),
+            settled_mtime: None,
+        })
+    }
+
+    fn sync_new(&mut self) -> Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        let metadata = self.handle.metadata().at(&self.dir)?;
+        let mtime = metadata.modified().at(&self.dir)?;
+        let read_at = std::time::SystemTime::now();
+        // A removed directory (link count 0) keeps its mtime; it must be noticed, not skipped.
+        if metadata.nlink() > 0 && self.settled_mtime == Some(mtime) {
+            return Ok(());
+        }
+        let mut present = HashSet::new();
+        let mut synced_any = false;
+        for entry in fs::read_dir(&self.dir).at(&self.dir)? {
+            let entry = entry.at(&self.dir)?;
+            let name = entry.file_name();
+            if !self.synced.contains(&name) {
+                let path = entry.path();
+                match File::open(&path) {
+                    Ok(file) => file.sync_data().at(&path)?,
+                    // Garbage-collected by sled since the directory was read: nothing to sync.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(Error::io(path, e)),
+                }
+                synced_any = true;
+            }
+            present.insert(name);
+        }
+        if synced_any {
+            sync_dir(&self.dir)?;
+        }
+        self.synced = present;
+        self.settled_mtime = read_at
+            .duration_since(mtime)
+            .is_ok_and(|age| age > SETTLE)
+            .then_some(mtime);
+        Ok(())
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned())
+}
+
+/// Opens sled on `path`, turning its lock failure into [`Error::InUse`] and its panics on damaged
+/// files into errors.
+fn open_db(path: &Path, run_id: RunId) -> Result<sled::Db> {
+    let config = sled::Config::new()
+        .path(path)
+        .cache_capacity(CACHE_CAPACITY)
+        // Durability comes from our own flush + fdatasync per group commit; sled's periodic
+        // background flush would only compete with the writer for sled's log lock.
+        .flush_every_ms(None);
+    // sled 0.34.7's recovery path holds `unwrap()`s and `assert!`s (pagecache/segment.rs,
+    // iterator.rs, logger.rs) that damaged files may reach; contain them so a damaged run
+    // database is reported, not fatal. (Our fuzzing of flipped bytes has not hit one.)
+    let opened = catch_unwind(AssertUnwindSafe(|| config.open())).map_err(|panic| {
+        Error::DamagedDatabase {
+            path: path.to_owned(),
+            reason: format!("sled panicked while opening it: {}", panic_message(&panic)),
+        }
+    })?;
+    opened.map_err(|error| {
+        if is_locked(path, &error) {
+            Error::InUse {
+                run_id: run_id.to_string(),
+                path: path.to_owned(),
+            }
+        } else {
+            match db_error(path, error) {
+                Error::Database { path, reason } => Error::Foreign {
+                    path,
+                    reason: format!("sled cannot open it: {reason}"),
+                },
+                other => other,
+            }
+        }
+    })
+}
+
+/// Whether sled failed to open `path` because another handle holds its file lock.
+fn is_locked(path: &Path, error: &sled::Error) -> bool {
+    let sled::Error::Io(io) = error else {
+        return false;
+    };
+    if io.to_string().contains("could not acquire lock") {
+        return true;
+    }
+    // Do not depend on sled's wording alone: probe the lock ourselves.
+    File::open(path.join("db"))
+        .map(|file| matches!(file.try_lock(), Err(fs::TryLockError::WouldBlock)))
+        .unwrap_or(false)
+}
+
+/// Maps a sled error to the store's error.
+fn db_error(path: &Path, error: sled::Error) -> Error {
+    match error {
+        sled::Error::Io(source) => Error::Io {
+            path: path.to_owned(),
+            source,
+        },
+        sled::Error::Corruption { at, .. } => Error::DamagedDatabase {
+            path: path.to_owned(),
+            reason: match at {
+                Some(at) => format!("sled detected corruption at {at:?}"),
+                None => "sled detected corruption".to_owned(),
+            },
+        },
+        other => Error::Database {
+            path: path.to_owned(),
+            reason: other.to_string(),
+        },
+    }
+}
+
+/// Checks the store marker: present, ours, a format we read, and for this run.
+fn check_meta(db: &sled::Db, path: &Path, run_id: RunId) -> Result<()> {
+    let foreign = |reason: String| Error::Foreign {
+        path: path.to_owned(),
+        reason,
+    };
+    let Some(value) = db.get(META_KEY).map_err(|e| db_error(path, e))? else {
+        if db.is_empty() {
+            // Creation is atomic (staging directory + rename), so a run database is never empty:
+            // sled found nothing valid in its data file.
+            return Err(Error::DamagedDatabase {
+                path: path.to_owned(),
+                reason: "it holds no records; its data file was damaged or emptied".to_owned(),
+            });
+        }
+        return Err(foreign(
+            "the sled database has no drbook-store marker".to_owned(),
+        ));
+    };
+    let meta: StoreMeta = match records::decode(META_KEY, &value) {
+        Ok(meta) => meta,
+        Err(error @ Error::UnsupportedFormat { .. }) => return Err(error),
+        Err(error) => return Err(foreign(format!("its marker is not drbook's: {error}"))),
+    };
+    if meta.magic != STORE_MAGIC {
+        return Err(foreign(format!("its marker says {:?}", meta.magic)));
+    }
+    if meta.run_id != run_id {
+        return Err(foreign(format!(
+            "it is the database of run {}, not {run_id}",
+            meta.run_id
+        )));
+    }
+    Ok(())
+}
+
+/// Performs a group's writes and records it as commit number `commits`.
+fn apply_writes(
+    db: &sled::Db,
+    writes: Vec<journal::Write>,
+    commits: u64,
+) -> std::result::Result<(), sled::Error> {
+    for (key, value) in writes {
+        match value {
+            Some(value) => db.insert(key, value)?,
+            None => db.remove(key)?,
+        };
+    }
+    db.insert(COMMITS_KEY, &commits.to_be_bytes())?;
+    Ok(())
+}
+
+/// Completes a group commit that a crash interrupted after its journal was written (see the
+/// journal module); returns the recovered commit count.
+fn replay_journal(db: &sled::Db, path: &Path, data_file: &File, commits: u64) -> Result<u64> {
+    let Some(bytes) = db
+        .get(journal::JOURNAL_KEY)
+        .map_err(|e| db_error(path, e))?
+    else {
+        return Ok(commits);
+    };
+    let (journaled, writes) = journal::decode(&bytes)?;
+    if journaled <= commits {
+        return Ok(commits);
+    }
+    if journaled != commits + 1 {
+        return Err(Error::DamagedDatabase {
+            path: path.to_owned(),
+            reason: format!(
+                "its journal holds commit {journaled} but only {commits} commits were recovered"
+            ),
+        });
+    }
+    tracing::info!(path = %path.display(), commit = journaled, "completing an interrupted group commit");
+    apply_writes(db, writes, journaled).map_err(|e| db_error(path, e))?;
+    db.flush().map_err(|e| db_error(path, e))?;
+    data_file.sync_data().at(path.join("db"))?;
+    Ok(journaled)
+}
+
+/// The number of group commits the database has recovered (0 for a freshly created one).
+fn read_commit_count(db: &sled::Db, path: &Path) -> Result<u64> {
+    match db.get(COMMITS_KEY).map_err(|e| db_error(path, e))? {
+        None => Ok(0),
+        Some(value) => <[u8; 8]>::try_from(value.as_ref())
+            .map(u64::from_be_bytes)
+            .map_err(|_| Error::Corrupt {
+                table: "commits",
+                key: "commits".to_owned(),
+                reason: format!("expected 8 bytes, found {}", value.len()),
+            }),
+    }
+}
+
+/// The acknowledged commit count from the watermark file; `None` if there is none or it is
+/// damaged (then only the detection of lost commits is skipped, with a warning).
+fn read_watermark(path: &Path) -> Result<Option<u64>> {
+    let bytes = match fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let copies = (bytes.get(..8), bytes.get(8..16));
+    match copies {
+        (Some(first), Some(second)) if first == second && bytes.len() == 16 => {
+            Ok(<[u8; 8]>::try_from(first).ok().map(u64::from_be_bytes))
+        }
+        // Written on creation of the handle but never filled: no commit was acknowledged.
+        _ if bytes.is_empty() => Ok(None),
+        _ => {
+            tracing::warn!(path = %path.display(), "ignoring a damaged commit watermark");
+            Ok(None)
+        }
+    }
+}
+
+fn load_run_from(db: &sled::Db, path: &Path) -> Result<RunRecord> {
+    let value = db
+        .get(RUN_KEY)
+        .map_err(|e| db_error(path, e))?
+        .ok_or_else(|| Error::Corrupt {
+            table: "run",
+            key: "run".to_owned(),
+            reason: "the run database has no run record".to_owned(),
+        })?;
+    records::decode(RUN_KEY, &value)
+}
+
+/// fsyncs every file and directory under `dir`, then `dir` itself: used once on a freshly created
+/// database before it is renamed into place (sled does not sync its `conf` file or new directories).
+fn sync_tree(dir: &Path) -> Result<()> {
+    for entry in fs::read_dir(dir).at(dir)? {
+        let entry = entry.at(dir)?;
+        let path = entry.path();
+        if entry.file_type().at(&path)?.is_dir() {
+            sync_tree(&path)?;
+        } else {
+            File::open(&path).and_then(|f| f.sync_all()).at(&path)?;
+        }
+    }
+    sync_dir(dir)
+}
