@@ -4,9 +4,11 @@
 //! an [`Exit`]. Data goes to stdout, diagnostics and messages to stderr.
 
 pub mod actions;
+pub mod audit;
 pub mod exit;
 pub mod output;
 pub mod plan;
+pub mod report;
 pub mod schema;
 pub mod validate;
 
@@ -38,6 +40,10 @@ enum Command {
     Schema(schema::Args),
     /// Run the local SDRS emulator until Ctrl-C.
     Emulator(emulator::Args),
+    /// Write the report of a run: HTML, Markdown or JSON.
+    Report(report::Args),
+    /// Verify or export the tamper-evident audit log.
+    Audit(audit::Args),
 }
 
 /// Entry point of the `drbook` binary.
@@ -63,6 +69,8 @@ pub fn main() -> ExitCode {
         Command::Actions(args) => actions::run(args),
         Command::Schema(args) => schema::run(args),
         Command::Emulator(args) => emulator::run(args).map(|()| Exit::Success),
+        Command::Report(args) => report::run(args),
+        Command::Audit(args) => audit::run(args),
     };
     match result {
         Ok(exit) => exit.into(),
