@@ -15,19 +15,19 @@ use super::format;
 use super::{Dag, EdgeKind, Outcome};
 
 /// Box width.
-pub const BOX_W: u32 = 168;
+pub const BOX_W: u32 = 184;
 /// Box height.
 pub const BOX_H: u32 = 62;
 /// Horizontal gap between columns (edges run here).
-pub const COL_GAP: u32 = 40;
+pub const COL_GAP: u32 = 30;
 /// Vertical gap between boxes of one column.
 pub const ROW_GAP: u32 = 14;
 /// Vertical gap between bands (edges into the next band run here).
 pub const BAND_GAP: u32 = 36;
 /// Space around the picture; larger than half a column gap so that edges bending around the
 /// last column stay inside.
-pub const MARGIN: u32 = 24;
-/// Most columns per band: six fit a 1,280-pixel page.
+pub const MARGIN: u32 = 18;
+/// Most columns per band: six fit a 1,280-pixel page (scaled a few per cent).
 pub const MAX_COLUMNS: usize = 6;
 
 /// Where each node and edge goes.
@@ -202,7 +202,7 @@ pub fn layout(dag: &Dag, max_columns: usize) -> Layout {
 }
 
 /// Most characters of a step id or action shown in a box before it is cut with `…`.
-const MAX_LABEL: usize = 22;
+const MAX_LABEL: usize = 24;
 
 fn shorten(text: &str, max: usize) -> String {
     if text.chars().count() <= max {

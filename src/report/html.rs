@@ -41,7 +41,7 @@ code,.mono{font-family:ui-monospace,"SFMono-Regular",Menlo,Consolas,"Liberation 
 .card .value{font-size:24px;font-weight:700;margin-top:4px;line-height:1.2}
 .card .note{font-size:12px;color:var(--muted);margin-top:4px}
 .card.ok{border-top:4px solid var(--ok)}.card.bad{border-top:4px solid var(--bad)}.card.warn{border-top:4px solid var(--warn)}.card.info{border-top:4px solid var(--info)}.card.grey{border-top:4px solid #9ca3af}
-.grid2{display:grid;grid-template-columns:1.25fr 1fr;gap:20px}
+.grid2{display:grid;grid-template-columns:1fr 1fr;gap:20px}
 .panel{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:4px 16px 12px}
 dl.kv{display:grid;grid-template-columns:150px 1fr;gap:6px 14px;margin:12px 0}
 dl.kv dt{color:var(--muted);font-weight:600;font-size:13px}
@@ -52,6 +52,7 @@ th{background:#f9fafb;font-size:12px;text-transform:uppercase;letter-spacing:.05
 tr:last-child td{border-bottom:none}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 td.nowrap{white-space:nowrap}
+td.break{word-break:break-all;min-width:110px}
 tr.item td:first-child{padding-left:26px;color:var(--grey)}
 .attempt{display:inline-block;margin:0 6px 2px 0;white-space:nowrap}
 .muted{color:var(--muted)}
@@ -118,6 +119,19 @@ fn value_text(value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),
         other => other.to_string(),
+    }
+}
+
+/// Where the RTO ends, in words: the recovery step, or the wait for its job.
+fn rto_end_html(rto: &super::rto::Rto) -> String {
+    match (&rto.last_recovery_step, &rto.job_waited_by) {
+        (Some(step), Some(waiter)) => format!(
+            "until the job of <code>{}</code> finished (<code>{}</code>)",
+            Html(step),
+            Html(waiter)
+        ),
+        (Some(step), None) => format!("until <code>{}</code> ended", Html(step)),
+        _ => String::new(),
     }
 }
 
@@ -247,7 +261,7 @@ pub fn render(report: &Report) -> String {
             };
             let _ = write!(
                 out,
-                r#"<tr><td><code>{}</code></td><td><span class="badge {class}">{verdict}</span></td><td><strong>{}</strong></td><td class="nowrap">{}</td><td>{}</td></tr>"#,
+                r#"<tr><td><code>{}</code></td><td><span class="badge {class}">{verdict}</span></td><td class="nowrap"><strong>{}</strong></td><td class="nowrap">{}</td><td>{}</td></tr>"#,
                 Html(&approval.step),
                 Html(&approval.actor),
                 format::timestamp(approval.decided_at),
@@ -353,12 +367,7 @@ fn cards(out: &mut String, report: &Report) {
             "ok",
             "RTO achieved",
             format::duration(ms),
-            report
-                .rto
-                .last_recovery_step
-                .as_deref()
-                .map(|s| format!("until <code>{}</code>", Html(s)))
-                .unwrap_or_default(),
+            rto_end_html(&report.rto),
         ),
         None => card(
             "grey",
@@ -479,13 +488,12 @@ fn jobs_table(out: &mut String, report: &Report) {
         out.push_str(r#"<div class="empty">The run started no asynchronous job.</div>"#);
         return;
     }
-    out.push_str("<table><thead><tr><th>Job id</th><th>Service</th><th>Operation</th><th>Started by</th><th>Job type</th><th>Status</th><th>Begin</th><th>End</th><th>Waited by</th><th>Error</th></tr></thead><tbody>");
+    out.push_str("<table><thead><tr><th>Job id</th><th>Operation</th><th>Started by</th><th>Job type</th><th>Status</th><th>Ran (service time)</th><th>Waited by</th><th>Error</th></tr></thead><tbody>");
     for job in &report.jobs {
         let status = job.status.as_deref().unwrap_or("");
         let class = match status {
             "SUCCESS" => "s-ok",
             "FAIL" | "FAILED" => "s-bad",
-            "" => "",
             _ => "s-info",
         };
         let status = if status.is_empty() {
@@ -501,18 +509,39 @@ fn jobs_table(out: &mut String, report: &Report) {
         };
         let _ = write!(
             out,
-            r#"<tr><td class="mono">{}</td><td>{}</td><td><code>{}</code></td><td><code>{}</code></td><td class="mono">{}</td><td>{status}</td><td class="nowrap">{}</td><td class="nowrap">{}</td><td><code>{}</code></td><td>{error}</td></tr>"#,
+            r#"<tr><td class="mono break">{}</td><td><code>{}</code> <span class="badge s-grey">{}</span></td><td><code>{}</code></td><td class="mono">{}</td><td>{status}</td><td class="nowrap">{}</td><td><code>{}</code></td><td>{error}</td></tr>"#,
             Html(&job.job_id),
-            Html(&job.service.to_uppercase()),
             Html(&job.operation),
+            Html(&job.service.to_uppercase()),
             Html(&job.step),
             Html(job.job_type.as_deref().unwrap_or("")),
-            Html(job.begin_time.as_deref().unwrap_or("")),
-            Html(job.end_time.as_deref().unwrap_or("")),
+            job_times(job.begin_time.as_deref(), job.end_time.as_deref()),
             Html(job.waited_by.as_deref().unwrap_or("")),
         );
     }
     out.push_str("</tbody></table>");
+}
+
+/// A job's begin and end as the service reported them: times of day and the duration when
+/// both parse as timestamps, the text as given otherwise.
+fn job_times(begin: Option<&str>, end: Option<&str>) -> String {
+    let parse = |t: Option<&str>| t.and_then(|t| t.parse::<jiff::Timestamp>().ok());
+    match (parse(begin), parse(end)) {
+        (Some(b), Some(e)) => format!(
+            "{} → {} <span class=\"muted\">({})</span>",
+            format::time_of_day(b),
+            format::time_of_day(e),
+            format::millis_between(Some(b), Some(e)).map_or_else(String::new, format::duration)
+        ),
+        _ => {
+            let text = |t: Option<&str>| Html(t.unwrap_or("?")).to_string();
+            if begin.is_none() && end.is_none() {
+                String::new()
+            } else {
+                format!("{} → {}", text(begin), text(end))
+            }
+        }
+    }
 }
 
 fn rto_section(out: &mut String, report: &Report) {
@@ -522,11 +551,11 @@ fn rto_section(out: &mut String, report: &Report) {
         Some(ms) => {
             let _ = write!(
                 out,
-                r#"<div class="figure" style="color:var(--ok)">{}</div><dl class="kv"><dt>From</dt><dd>{} (run start)</dd><dt>To</dt><dd>{} (end of <code>{}</code>)</dd>"#,
+                r#"<div class="figure" style="color:var(--ok)">{}</div><dl class="kv"><dt>From</dt><dd>{} (run start)</dd><dt>To</dt><dd>{} ({})</dd>"#,
                 format::duration(ms),
                 time_or_dash(rto.from),
                 time_or_dash(rto.to),
-                Html(rto.last_recovery_step.as_deref().unwrap_or("")),
+                rto_end_html(rto),
             );
         }
         None => {

@@ -13,6 +13,19 @@ use super::escape::{Markdown as Md, MermaidLabel};
 use super::{ChainState, EdgeKind, Outcome, Report, SECRET_MASK, format};
 use crate::store::records::{AttemptOutcome, Verdict};
 
+/// Where the RTO ends, in words.
+fn rto_end(rto: &super::rto::Rto) -> String {
+    match (&rto.last_recovery_step, &rto.job_waited_by) {
+        (Some(step), Some(waiter)) => format!(
+            "until the job of {} finished, as {} saw",
+            Md(step),
+            Md(waiter)
+        ),
+        (Some(step), None) => format!("until {} ended", Md(step)),
+        _ => String::new(),
+    }
+}
+
 fn time_or_dash(time: Option<jiff::Timestamp>) -> String {
     time.map_or_else(|| "—".to_owned(), format::timestamp)
 }
@@ -40,11 +53,7 @@ pub fn render(report: &Report) -> String {
 
     let _ = writeln!(out, "| | |\n|---|---|");
     let rto = match report.rto.achieved_ms {
-        Some(ms) => format!(
-            "**{}** (until {})",
-            format::duration(ms),
-            Md(report.rto.last_recovery_step.as_deref().unwrap_or(""))
-        ),
+        Some(ms) => format!("**{}** ({})", format::duration(ms), rto_end(&report.rto)),
         None => format!(
             "not reported: {}",
             Md(report.rto.reason.as_deref().unwrap_or(""))
@@ -237,11 +246,11 @@ pub fn render(report: &Report) -> String {
         Some(ms) => {
             let _ = writeln!(
                 out,
-                "**{}**: from {} (run start) to {} (end of {}).\n",
+                "**{}**: from {} (run start) to {} ({}).\n",
                 format::duration(ms),
                 time_or_dash(report.rto.from),
                 time_or_dash(report.rto.to),
-                Md(report.rto.last_recovery_step.as_deref().unwrap_or(""))
+                rto_end(&report.rto)
             );
         }
         None => {

@@ -67,9 +67,12 @@ pub struct Rto {
     /// The end of the last recovery step.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub to: Option<Timestamp>,
-    /// The record (`step` or `step[item]`) that ended last.
+    /// The recovery step record (`step` or `step[item]`) whose work ended last.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_recovery_step: Option<String>,
+    /// The step that waited for that record's job, whose end is the RTO's end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job_waited_by: Option<String>,
     /// The recovery steps of the run's plan.
     pub recovery_steps: Vec<String>,
     /// Why no RTO is reported.
@@ -93,6 +96,7 @@ pub fn compute(
         from,
         to: None,
         last_recovery_step: None,
+        job_waited_by: None,
         recovery_steps: recovery_steps.to_vec(),
         reason: None,
         definition: DEFINITION,
@@ -120,7 +124,7 @@ pub fn compute(
         };
         return not_achieved(rto, reason);
     }
-    let mut last: Option<(Timestamp, String)> = None;
+    let mut last: Option<(Timestamp, String, Option<String>)> = None;
     let mut succeeded = 0;
     for row in rows.iter().filter(|r| recovery_steps.contains(&r.step_id)) {
         match row.status {
@@ -139,27 +143,26 @@ pub fn compute(
         }
         succeeded += 1;
         // The end of the work: when its job's waiter ended, else when the step ended.
-        let (end, key) = match row.job_id.as_ref().and_then(|job| job_done.get(job)) {
-            Some((waiter, Some(end))) => {
-                (Some(*end), format!("{} (job waited by {waiter})", row.key))
-            }
-            _ => (row.ended_at, row.key.clone()),
+        let (end, waiter) = match row.job_id.as_ref().and_then(|job| job_done.get(job)) {
+            Some((waiter, Some(end))) => (Some(*end), Some(waiter.clone())),
+            _ => (row.ended_at, None),
         };
         if let Some(end) = end
-            && last.as_ref().is_none_or(|(t, _)| end > *t)
+            && last.as_ref().is_none_or(|(t, _, _)| end > *t)
         {
-            last = Some((end, key));
+            last = Some((end, row.key.clone(), waiter));
         }
     }
     if succeeded == 0 {
         return not_achieved(rto, "every recovery step was skipped".to_owned());
     }
-    let Some((to, key)) = last else {
+    let Some((to, key, waiter)) = last else {
         return not_achieved(rto, "the recovery steps recorded no end time".to_owned());
     };
     rto.achieved_ms = millis_between(from, Some(to));
     rto.to = Some(to);
     rto.last_recovery_step = Some(key);
+    rto.job_waited_by = waiter;
     rto
 }
 

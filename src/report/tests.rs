@@ -288,14 +288,11 @@ fn a_successful_drill_reports_its_dag_jobs_approval_and_rto() {
     assert_eq!(report.rto.recovery_steps, ["create_drill"]);
     assert_eq!(report.rto.achieved_ms, Some(99_000));
     assert_eq!(report.rto.to, Some(at(100)));
-    assert!(
-        report
-            .rto
-            .last_recovery_step
-            .as_deref()
-            .unwrap()
-            .contains("wait_drill")
+    assert_eq!(
+        report.rto.last_recovery_step.as_deref(),
+        Some("create_drill")
     );
+    assert_eq!(report.rto.job_waited_by.as_deref(), Some("wait_drill"));
 
     assert_eq!(report.approvals.len(), 1);
     assert_eq!(report.approvals[0].actor, "dr-lead");
