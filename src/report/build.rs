@@ -1,7 +1,7 @@
 //! From store records to a [`Report`]: a pure function of the run record, its step records and
 //! events, and the audit status, so every part of a report can be tested without a database.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use jiff::Timestamp;
 use serde_json::Value;
@@ -47,16 +47,19 @@ pub fn build(
         group.sort_by_key(|r| r.item.map_or(0, |i| i + 1));
     }
 
+    // Step id -> action, from the stored runbook (the plan's steps are a subset of its steps).
+    let actions: HashMap<&str, &str> = runbook
+        .map(|r| {
+            r.steps
+                .iter()
+                .map(|s| (s.id.as_str(), s.action.as_str()))
+                .collect()
+        })
+        .unwrap_or_default();
     let action_of = |step_id: &str| -> String {
-        let planned = plan
-            .as_ref()
-            .ok()
-            .and_then(|p| p.steps.iter().find(|s| s.id == step_id));
-        match (planned, runbook.and_then(|r| r.step(step_id))) {
-            (Some(step), _) => step.action.clone(),
-            (None, Some(step)) => step.action.clone(),
-            (None, None) => String::new(),
-        }
+        actions
+            .get(step_id)
+            .map_or_else(String::new, |a| (*a).to_owned())
     };
 
     // Steps in plan order, then any recorded step the plan does not know.
@@ -64,10 +67,11 @@ pub fn build(
         Ok(plan) => plan.steps.iter().map(|s| s.id.clone()).collect(),
         Err(_) => Vec::new(),
     };
+    let planned: HashSet<&str> = order.iter().map(String::as_str).collect();
     let mut unplanned: Vec<&str> = by_step
         .keys()
         .copied()
-        .filter(|id| !order.iter().any(|o| o == id))
+        .filter(|id| !planned.contains(id))
         .collect();
     unplanned.sort_by_key(|id| {
         by_step[id]

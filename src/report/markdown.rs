@@ -350,7 +350,13 @@ fn mermaid(out: &mut String, report: &Report) {
     out.push_str("```mermaid\nflowchart LR\n");
     // Node ids are positional (`n0`, `n1`, ...) so that step ids never have to be valid
     // Mermaid identifiers; the step id is in the quoted label.
-    let index = |id: &str| dag.nodes.iter().position(|n| n.id == id);
+    let positions: std::collections::HashMap<&str, usize> = dag
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.id.as_str(), i))
+        .collect();
+    let index = |id: &str| positions.get(id).copied();
     for (i, node) in dag.nodes.iter().enumerate() {
         let status = node
             .status
