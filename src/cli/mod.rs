@@ -7,6 +7,8 @@ pub mod actions;
 pub mod exit;
 pub mod output;
 pub mod plan;
+pub mod scheduler;
+pub mod schedules;
 pub mod schema;
 pub mod validate;
 
@@ -38,6 +40,10 @@ enum Command {
     Schema(schema::Args),
     /// Run the local SDRS emulator until Ctrl-C.
     Emulator(emulator::Args),
+    /// Fire scheduled rehearsals from a schedule file until SIGTERM or Ctrl-C.
+    Scheduler(scheduler::Args),
+    /// List schedules with their next run, last run and result, and missed slots.
+    Schedules(schedules::Args),
 }
 
 /// Entry point of the `drbook` binary.
@@ -63,6 +69,8 @@ pub fn main() -> ExitCode {
         Command::Actions(args) => actions::run(args),
         Command::Schema(args) => schema::run(args),
         Command::Emulator(args) => emulator::run(args).map(|()| Exit::Success),
+        Command::Scheduler(args) => scheduler::run(args),
+        Command::Schedules(args) => schedules::run(args),
     };
     match result {
         Ok(exit) => exit.into(),

@@ -9,5 +9,6 @@ pub mod runner;
 pub mod spec;
 pub mod state;
 pub mod timing;
+pub mod view;
 
 pub use error::{Error, Result};

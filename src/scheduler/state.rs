@@ -376,6 +376,26 @@ pub struct InstanceLock {
 }
 
 impl InstanceLock {
+    /// Who holds the lock (`pid N`), without taking it or writing anything; `None` when no
+    /// scheduler runs on `data_dir`.
+    pub fn holder(data_dir: &DataDir) -> Result<Option<String>> {
+        let path = data_dir.scheduler_dir().join("scheduler.lock");
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(Error::Io { path, source }),
+        };
+        match file.try_lock_shared() {
+            // Free: nobody runs; the shared lock goes with `file`.
+            Ok(()) => Ok(None),
+            Err(fs::TryLockError::WouldBlock) => {
+                let text = fs::read_to_string(&path).unwrap_or_default();
+                Ok(Some(text.trim().to_owned()))
+            }
+            Err(fs::TryLockError::Error(source)) => Err(Error::Io { path, source }),
+        }
+    }
+
     /// Takes the lock, or says which process holds it.
     pub fn acquire(data_dir: &DataDir) -> Result<Self> {
         let dir = data_dir.scheduler_dir();
@@ -487,7 +507,12 @@ mod tests {
     fn a_second_scheduler_on_the_same_data_dir_is_refused() {
         let temp = tempfile::tempdir().unwrap();
         let data = DataDir::new(temp.path());
+        assert_eq!(InstanceLock::holder(&data).unwrap(), None);
         let first = InstanceLock::acquire(&data).unwrap();
+        assert_eq!(
+            InstanceLock::holder(&data).unwrap(),
+            Some(format!("pid {}", std::process::id()))
+        );
         let second = InstanceLock::acquire(&data).unwrap_err();
         assert!(
             second
@@ -496,6 +521,7 @@ mod tests {
             "{second}"
         );
         drop(first);
+        assert_eq!(InstanceLock::holder(&data).unwrap(), None);
         InstanceLock::acquire(&data).unwrap();
     }
 }
