@@ -125,6 +125,7 @@ fn serve<C: Clock>(args: Args, clock: C) -> anyhow::Result<Exit> {
         .context("cannot start the async runtime")?;
     let now = clock.now();
     runtime.block_on(async {
+        let shutdown = shutdown_signal()?;
         let launcher = ProcessLauncher::new(program, data_dir.clone(), target, args.actor.clone());
         let options = Options {
             actor: args.actor.clone(),
@@ -170,7 +171,7 @@ fn serve<C: Clock>(args: Args, clock: C) -> anyhow::Result<Exit> {
             data_dir = %data_dir.root().display(),
             "scheduler started"
         );
-        scheduler.run(shutdown_signal()).await?;
+        scheduler.run(shutdown).await?;
         Ok(Exit::Success)
     })
 }
@@ -186,26 +187,26 @@ pub fn report_load_error(error: &scheduler::Error) -> Exit {
     }
 }
 
-/// Resolves at SIGTERM (systemd's stop) or Ctrl-C.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                tokio::select! {
-                    _ = terminate.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            }
-            Err(error) => {
-                tracing::warn!(%error, "cannot watch SIGTERM; stop the scheduler with Ctrl-C");
-                let _ = tokio::signal::ctrl_c().await;
-            }
+/// A future that resolves at SIGTERM (systemd's stop) or SIGINT (Ctrl-C). The handlers are
+/// installed here, before the scheduler starts working, so a stop that arrives during start-up
+/// is honoured cleanly instead of killing the process with the default action.
+#[cfg(unix)]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    {
+    })
+}
+
+/// A future that resolves at Ctrl-C.
+#[cfg(not(unix))]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
         let _ = tokio::signal::ctrl_c().await;
-    }
+    })
 }
