@@ -168,12 +168,6 @@ pub fn observer() -> engine::Observer {
         let time = jiff::Zoned::now().strftime("%H:%M:%S");
         let mut stderr = std::io::stderr().lock();
         let _ = writeln!(stderr, "{time} {notice}");
-        if let Notice::WaitingApproval { .. } = notice {
-            let _ = writeln!(
-                stderr,
-                "{time}   approve or reject from another terminal: drbook approve RUN STEP [--comment ...] / drbook reject RUN STEP --comment ..."
-            );
-        }
     })
 }
 

@@ -191,6 +191,7 @@ pub enum Notice {
         throttled: bool,
     },
     WaitingApproval {
+        run_id: String,
         key: String,
         message: String,
         approvers: Vec<String>,
@@ -257,6 +258,7 @@ impl fmt::Display for Notice {
                 delay.as_secs_f64()
             ),
             Notice::WaitingApproval {
+                run_id,
                 key,
                 message,
                 approvers,
@@ -265,7 +267,10 @@ impl fmt::Display for Notice {
                 if !approvers.is_empty() {
                     write!(f, " (approvers: {})", approvers.join(", "))?;
                 }
-                Ok(())
+                write!(
+                    f,
+                    "\n    decide from another terminal: drbook approve {run_id} {key} [--comment ...] | drbook reject {run_id} {key} --comment ..."
+                )
             }
             Notice::Simulated {
                 key,
@@ -637,7 +642,10 @@ impl RunState {
                 self.ready.clear();
                 return;
             }
-            let fan_parent = id.item.is_none() && self.step_def(id.step).for_each.is_some();
+            // A dry run simulates a fan-out whose items come from a simulated step as a whole.
+            let fan_parent = id.item.is_none()
+                && self.step_def(id.step).for_each.is_some()
+                && !self.reads_simulated(id.step);
             let approval = self.steps[id.step as usize].action == ActionPlan::Approval;
             if !fan_parent && !approval && self.in_flight >= self.config.concurrency {
                 return;
@@ -1615,6 +1623,7 @@ impl RunState {
             self.history(out, id, now, json!({"status": "waiting-approval"}));
         }
         out.notices.push(Notice::WaitingApproval {
+            run_id: self.run.run_id.to_string(),
             key: self.key(id).to_string(),
             message,
             approvers,
@@ -2046,10 +2055,8 @@ impl RunState {
         }
         let step_outputs = &self.step_def(id.step).outputs;
         let outputs = if simulated {
-            step_outputs
-                .iter()
-                .map(|(n, _)| (n.clone(), Value::Null))
-                .collect()
+            // Unknown, not null: templates reading them stay unrendered in the dry run's view.
+            Map::new()
         } else {
             step_outputs.select(&value)
         };
@@ -2168,7 +2175,12 @@ impl RunState {
                 out.effects.push(Effect::Timer { task, at });
             }
             Next::GiveUp { why } => {
-                failure.message = format!("{} ({why})", failure.message);
+                // Say why no retry was made only when the step asked for retries.
+                if self.step_def(id.step).retry.is_some()
+                    || failure.class == FailureClass::Throttled
+                {
+                    failure.message = format!("{} ({why})", failure.message);
+                }
                 self.fail_final(id, track, failure, now, out);
             }
         }
