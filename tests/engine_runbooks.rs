@@ -1,6 +1,8 @@
 //! The example runbooks, run by the real `drbook` binary against the emulator: each one succeeds
 //! in its modes and leaves the world where it says, and a dry run of each sends no mutating call.
 
+#![allow(clippy::expect_used, clippy::unwrap_used, reason = "tests")]
+
 mod engine_common;
 
 use engine_common::{Harness, example};
