@@ -1471,6 +1471,7 @@ impl RunState {
                 class: FailureClass::Permanent,
                 maybe_applied: true,
                 timed_out: false,
+                status: None,
             })
         }
     }
@@ -2180,13 +2181,16 @@ impl RunState {
                     || failure.class == FailureClass::Throttled
                 {
                     failure.message = format!("{} ({why})", failure.message);
+                    if let Some(last) = self.attempts_mut(id, track).and_then(|a| a.last_mut()) {
+                        last.message = Some(failure.message.clone());
+                    }
                 }
-                self.fail_final(id, track, failure, now, out);
+                self.give_up(id, track, failure, now, out);
             }
         }
     }
 
-    /// A unit failed for good.
+    /// A unit failed for good, in (or instead of) its current attempt.
     fn fail_final(
         &mut self,
         id: UnitId,
@@ -2196,6 +2200,18 @@ impl RunState {
         out: &mut Decision,
     ) {
         self.close_attempt(id, track, failure.outcome(), Some(&failure), now);
+        self.give_up(id, track, failure, now, out);
+    }
+
+    /// A unit failed for good; its last attempt is already closed.
+    fn give_up(
+        &mut self,
+        id: UnitId,
+        track: Track,
+        failure: Failure,
+        now: Timestamp,
+        out: &mut Decision,
+    ) {
         if track == Track::Compensation {
             self.compensation_ended(id, Err(failure), now, out);
             return;

@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::runbook::{Backoff, RetryPolicy};
+use crate::runbook::policy::DEFAULT_RETRY_ON;
+use crate::runbook::{Backoff, ErrorPattern, RetryPolicy};
 use crate::sdrs::ErrorClass;
 use crate::store::records::{Attempt, AttemptOutcome};
 
@@ -54,6 +55,10 @@ pub struct Failure {
     pub maybe_applied: bool,
     /// Whether the attempt ran past the step's `timeout`.
     pub timed_out: bool,
+    /// The HTTP status of an error answer. Retry patterns such as `HTTP.5xx` match it too, so a
+    /// 503 that carries a service code is still a server error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
 }
 
 impl Failure {
@@ -65,6 +70,7 @@ impl Failure {
             class: FailureClass::Permanent,
             maybe_applied: false,
             timed_out: false,
+            status: None,
         }
     }
 
@@ -81,6 +87,7 @@ impl Failure {
             class: error.class().into(),
             maybe_applied: error.maybe_applied(),
             timed_out: false,
+            status: error.status(),
         }
     }
 
@@ -139,7 +146,13 @@ pub fn next(
     failure: &Failure,
 ) -> Next {
     let code = failure.code.as_str();
-    if policy.fail_fast_on.iter().any(|p| p.matches(code)) {
+    let http = failure.status.map(|status| format!("HTTP.{status}"));
+    let matches = |patterns: &[ErrorPattern]| {
+        patterns
+            .iter()
+            .any(|p| p.matches(code) || http.as_deref().is_some_and(|h| p.matches(h)))
+    };
+    if matches(&policy.fail_fast_on) {
         return Next::GiveUp {
             why: format!("{code} is listed in fail_fast_on"),
         };
@@ -159,22 +172,34 @@ pub fn next(
             ),
         };
     }
-    let counted = counted_attempts(attempts);
-    match policy.next_attempt(counted, code) {
-        Some(delay) => Next::Retry {
-            delay,
-            throttled: false,
-        },
-        None if !policy.is_retryable(code) => Next::GiveUp {
+    let default_retry_on: Vec<ErrorPattern>;
+    let retry_on = if policy.retry_on.is_empty() {
+        default_retry_on = DEFAULT_RETRY_ON
+            .iter()
+            .filter_map(|p| p.parse().ok())
+            .collect();
+        &default_retry_on
+    } else {
+        &policy.retry_on
+    };
+    if !matches(retry_on) {
+        return Next::GiveUp {
             why: if policy.retry_on.is_empty() {
                 format!("{code} is not retried (only HTTP.5xx and NET.* are, without retry_on)")
             } else {
                 format!("{code} does not match retry_on")
             },
-        },
-        None => Next::GiveUp {
+        };
+    }
+    let counted = counted_attempts(attempts);
+    if counted >= policy.max_attempts {
+        return Next::GiveUp {
             why: format!("{counted} of {} attempts used", policy.max_attempts),
-        },
+        };
+    }
+    Next::Retry {
+        delay: policy.backoff.delay(counted),
+        throttled: false,
     }
 }
 
@@ -219,6 +244,7 @@ mod tests {
             class,
             maybe_applied: false,
             timed_out: false,
+            status: None,
         }
     }
 
@@ -335,6 +361,30 @@ mod tests {
                 &failure("HTTP.503", FailureClass::Transient)
             ),
             Next::GiveUp { .. }
+        ));
+    }
+
+    #[test]
+    fn http_patterns_match_the_status_of_an_answer_with_a_service_code() {
+        let mut server_error = failure("SDRS.0013", FailureClass::Transient);
+        server_error.status = Some(500);
+        let t = ThrottlePolicy::default();
+        let one = [attempt(AttemptOutcome::Failed)];
+        assert!(matches!(
+            next(&policy("{max_attempts: 2}"), &t, &one, &server_error),
+            Next::Retry { .. }
+        ));
+        let listed = policy("{max_attempts: 2, retry_on: [SDRS.0209]}");
+        assert!(matches!(
+            next(&listed, &t, &one, &server_error),
+            Next::GiveUp { .. }
+        ));
+        let mut not_found = failure("SDRS.1013", FailureClass::Permanent);
+        not_found.status = Some(400);
+        let stop_on_4xx = policy("{max_attempts: 5, retry_on: ['*'], fail_fast_on: [HTTP.4xx]}");
+        assert!(matches!(
+            next(&stop_on_4xx, &t, &one, &not_found),
+            Next::GiveUp { why } if why.contains("fail_fast_on")
         ));
     }
 

@@ -111,6 +111,7 @@ pub async fn wait_until(client: &Client, spec: &WaitUntilSpec) -> Outcome {
                 class: FailureClass::Permanent,
                 maybe_applied: false,
                 timed_out: false,
+                status: None,
             });
         }
         tokio::time::sleep(delay.min(spec.max_wait - elapsed)).await;
@@ -138,6 +139,7 @@ pub async fn with_timeout(
             class: FailureClass::Permanent,
             maybe_applied: mutating,
             timed_out: true,
+            status: None,
         }),
     }
 }
