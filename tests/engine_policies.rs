@@ -88,10 +88,7 @@ steps:
     assert_eq!(run.step("show")["error_code"], "SDRS.1013");
     assert_eq!(h.calls_to("show_protection_group"), 1);
     assert!(
-        run.json["error"]
-            .as_str()
-            .unwrap()
-            .contains("fail_fast_on"),
+        run.json["error"].as_str().unwrap().contains("fail_fast_on"),
         "{}",
         run.stdout
     );
@@ -279,7 +276,11 @@ steps:
     assert_eq!(run.step_status("dependent"), "skipped");
     assert_eq!(run.step_status("fine"), "succeeded");
     assert_eq!(run.step_status("spare"), "skipped");
-    assert!(run.stderr.contains("cleaning up after failed"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("cleaning up after failed"),
+        "{}",
+        run.stderr
+    );
 }
 
 const COMPENSATED: &str = r#"
@@ -377,8 +378,11 @@ fn a_failing_compensation_ends_the_run_in_failed_compensation() {
     );
     // It does not wedge: the locks are free again.
     h.emulator().clear_faults();
-    h.run(&h.runbook("again.yaml", &COMPENSATED.replace("compensated", "again")), &[])
-        .expect(1, "failed");
+    h.run(
+        &h.runbook("again.yaml", &COMPENSATED.replace("compensated", "again")),
+        &[],
+    )
+    .expect(1, "failed");
 }
 
 #[test]
@@ -405,7 +409,13 @@ fn a_lost_answer_is_reconciled_and_never_sent_twice() {
     h.fault("batch_stop_servers", FaultAction::DropAfterApply, Some(1));
     let run = h.run(
         &example("planned-failover.yaml"),
-        &["--mode", "planned-failover", "--auto-approve", "--actor", "dr-lead"],
+        &[
+            "--mode",
+            "planned-failover",
+            "--auto-approve",
+            "--actor",
+            "dr-lead",
+        ],
     );
     run.expect(0, "succeeded");
     assert_eq!(h.calls_to("start_reverse_protection_group"), 1);
@@ -458,7 +468,11 @@ steps:
     retry: { max_attempts: 3, backoff: { kind: constant, initial: 50ms }, retry_on: ["NET.*"] }
 "#,
     );
-    h.fault("add_protected_instance_tags", FaultAction::DropAfterApply, Some(1));
+    h.fault(
+        "add_protected_instance_tags",
+        FaultAction::DropAfterApply,
+        Some(1),
+    );
     let run = h.run(&runbook, &[]);
     run.expect(1, "failed");
     assert_eq!(run.step("tag")["error_code"], "DRBOOK.UNKNOWN_OUTCOME");
