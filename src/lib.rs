@@ -16,5 +16,6 @@ pub mod cli;
 pub mod emulator;
 pub mod engine;
 pub mod runbook;
+pub mod scheduler;
 pub mod sdrs;
 pub mod store;

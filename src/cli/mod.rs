@@ -10,6 +10,8 @@ pub mod output;
 pub mod plan;
 pub mod resume;
 pub mod run;
+pub mod scheduler;
+pub mod schedules;
 pub mod schema;
 pub mod validate;
 
@@ -49,6 +51,10 @@ enum Command {
     Reject(approve::Args),
     /// Run the local SDRS emulator until Ctrl-C.
     Emulator(emulator::Args),
+    /// Fire scheduled rehearsals from a schedule file until SIGTERM or Ctrl-C.
+    Scheduler(scheduler::Args),
+    /// List schedules with their next run, last run and result, and missed slots.
+    Schedules(schedules::Args),
 }
 
 /// Entry point of the `drbook` binary.
@@ -78,6 +84,8 @@ pub fn main() -> ExitCode {
         Command::Approve(args) => approve::run(args, crate::engine::Verb::Approve),
         Command::Reject(args) => approve::run(args, crate::engine::Verb::Reject),
         Command::Emulator(args) => emulator::run(args).map(|()| Exit::Success),
+        Command::Scheduler(args) => scheduler::run(args),
+        Command::Schedules(args) => schedules::run(args),
     };
     match result {
         Ok(exit) => exit.into(),
