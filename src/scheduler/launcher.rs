@@ -416,6 +416,7 @@ mod tests {
             attempt: 1,
             error: None,
             locks: Vec::new(),
+            deadline: None,
         };
         let store = SledStore::create(&data, &record).unwrap();
         assert_eq!(probe_store(&data, record.run_id), Progress::Running);
