@@ -63,6 +63,7 @@ fn run(source: String) -> RunRecord {
         attempt: 1,
         error: None,
         locks: Vec::new(),
+        deadline: None,
     }
 }
 

@@ -73,6 +73,7 @@ fn run_record(run_id: RunId) -> RunRecord {
         attempt: 1,
         error: None,
         locks: Vec::new(),
+        deadline: None,
     }
 }
 

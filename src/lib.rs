@@ -17,5 +17,6 @@ pub mod emulator;
 pub mod engine;
 pub mod report;
 pub mod runbook;
+pub mod scheduler;
 pub mod sdrs;
 pub mod store;

@@ -189,3 +189,72 @@ fn a_tampered_audit_log_shows_as_broken_in_the_report() {
         "{md}"
     );
 }
+
+/// A real drill run on the emulator, reported: the report's facts come from what the engine
+/// recorded, not from a fixture shaped like it.
+#[test]
+fn the_report_of_a_real_drill_run_names_its_approver_jobs_rto_and_audit_chain() {
+    let temp = tempfile::tempdir().unwrap();
+    let data_dir = temp.path().join("data");
+    let run = assert_cmd::cargo::cargo_bin_cmd!("drbook")
+        .args([
+            "run",
+            "runbooks/dr-drill.yaml",
+            "--mode",
+            "drill",
+            "--emulator",
+        ])
+        .args(["--auto-approve", "--actor", "dr-lead", "--output", "json"])
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .assert()
+        .code(0);
+    let summary: Value = serde_json::from_slice(&run.get_output().stdout).unwrap();
+    let run_id = summary["run_id"].as_str().unwrap().to_owned();
+
+    let report = assert_cmd::cargo::cargo_bin_cmd!("drbook")
+        .args(["report", "latest", "--format", "json", "--data-dir"])
+        .arg(&data_dir)
+        .assert()
+        .code(0);
+    let report: Value = serde_json::from_slice(&report.get_output().stdout).unwrap();
+    assert_eq!(report["run"]["run_id"], run_id.as_str());
+    assert_eq!(report["run"]["status"], "succeeded");
+    assert_eq!(report["approvals"][0]["step"], "sign_off");
+    assert_eq!(report["approvals"][0]["actor"], "dr-lead");
+    assert_eq!(report["approvals"][0]["verdict"], "approve");
+    let jobs = report["jobs"].as_array().unwrap();
+    let operations: Vec<&str> = jobs
+        .iter()
+        .map(|j| j["operation"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        operations,
+        [
+            "create_disaster_recovery_drill",
+            "delete_disaster_recovery_drill"
+        ]
+    );
+    for job in jobs {
+        assert_eq!(job["status"], "SUCCESS", "{job}");
+        assert!(!job["job_id"].as_str().unwrap().is_empty());
+    }
+    assert_eq!(report["rto"]["last_recovery_step"], "create_drill");
+    assert!(report["rto"]["achieved_ms"].as_u64().is_some());
+    assert_eq!(report["audit"]["chain"], "verified");
+    let steps = report["steps"].as_array().unwrap();
+    assert!(steps.len() >= 12, "{steps:?}");
+    assert!(
+        steps.iter().all(|s| s["status"] == "succeeded"),
+        "{steps:?}"
+    );
+
+    let html = assert_cmd::cargo::cargo_bin_cmd!("drbook")
+        .args(["report", &run_id, "--format", "html", "--data-dir"])
+        .arg(&data_dir)
+        .assert()
+        .code(0);
+    let html = String::from_utf8(html.get_output().stdout.clone()).unwrap();
+    assert!(html.contains(&run_id) && html.contains("dr-lead") && html.contains("<svg"));
+}

@@ -12,13 +12,9 @@
     reason = "in tests a panic is a test failure"
 )]
 
-mod report_support;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-use report_support::{SignOff, write_drill_run};
 
 const WIDTH: u32 = 1400;
 const HEIGHT: u32 = 1800;
@@ -145,7 +141,25 @@ fn the_drill_report_renders_in_headless_chromium() {
     };
     let temp = tempfile::tempdir().unwrap();
     let data_dir = temp.path().join("data");
-    let run = write_drill_run(&data_dir, SignOff::Approved, jiff::Timestamp::now());
+    // A real drill: the binary runs the repository's drill runbook on its in-process emulator,
+    // the sign-off approved by `--auto-approve` as dr-lead.
+    let run = assert_cmd::cargo::cargo_bin_cmd!("drbook")
+        .args([
+            "run",
+            "runbooks/dr-drill.yaml",
+            "--mode",
+            "drill",
+            "--emulator",
+        ])
+        .args(["--auto-approve", "--actor", "dr-lead", "--output", "json"])
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .assert()
+        .code(0);
+    let summary: serde_json::Value = serde_json::from_slice(&run.get_output().stdout).unwrap();
+    assert_eq!(summary["status"], "succeeded", "{summary}");
+    let run_id = summary["run_id"].as_str().unwrap().to_owned();
 
     let out_dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .parent()
@@ -156,13 +170,7 @@ fn the_drill_report_renders_in_headless_chromium() {
     let png = out_dir.join("dr-drill-report.png");
     let _ = std::fs::remove_file(&png);
     assert_cmd::cargo::cargo_bin_cmd!("drbook")
-        .args([
-            "report",
-            &run.run_id.to_string(),
-            "--format",
-            "html",
-            "--out",
-        ])
+        .args(["report", &run_id, "--format", "html", "--out"])
         .arg(&page)
         .arg("--data-dir")
         .arg(&data_dir)

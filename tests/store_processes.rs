@@ -47,6 +47,7 @@ fn sample_run(run_id: RunId) -> RunRecord {
         attempt: 1,
         error: None,
         locks: vec!["pg-crash".into()],
+        deadline: None,
     }
 }
 

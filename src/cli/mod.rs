@@ -4,11 +4,16 @@
 //! an [`Exit`]. Data goes to stdout, diagnostics and messages to stderr.
 
 pub mod actions;
+pub mod approve;
 pub mod audit;
 pub mod exit;
 pub mod output;
 pub mod plan;
 pub mod report;
+pub mod resume;
+pub mod run;
+pub mod scheduler;
+pub mod schedules;
 pub mod schema;
 pub mod validate;
 
@@ -38,8 +43,20 @@ enum Command {
     Actions(actions::Args),
     /// Print the runbook JSON Schema.
     Schema(schema::Args),
+    /// Run a runbook: every step, durably, exactly once.
+    Run(run::Args),
+    /// Continue a run that was killed, waits for an approval, or failed.
+    Resume(resume::Args),
+    /// Approve a run's approval step (from any terminal).
+    Approve(approve::Args),
+    /// Reject a run's approval step; the step fails with the comment as reason.
+    Reject(approve::Args),
     /// Run the local SDRS emulator until Ctrl-C.
     Emulator(emulator::Args),
+    /// Fire scheduled rehearsals from a schedule file until SIGTERM or Ctrl-C.
+    Scheduler(scheduler::Args),
+    /// List schedules with their next run, last run and result, and missed slots.
+    Schedules(schedules::Args),
     /// Write the report of a run: HTML, Markdown or JSON.
     Report(report::Args),
     /// Verify or export the tamper-evident audit log.
@@ -68,7 +85,13 @@ pub fn main() -> ExitCode {
         Command::Plan(args) => plan::run(args),
         Command::Actions(args) => actions::run(args),
         Command::Schema(args) => schema::run(args),
+        Command::Run(args) => run::run(args),
+        Command::Resume(args) => resume::run(args),
+        Command::Approve(args) => approve::run(args, crate::engine::Verb::Approve),
+        Command::Reject(args) => approve::run(args, crate::engine::Verb::Reject),
         Command::Emulator(args) => emulator::run(args).map(|()| Exit::Success),
+        Command::Scheduler(args) => scheduler::run(args),
+        Command::Schedules(args) => schedules::run(args),
         Command::Report(args) => report::run(args),
         Command::Audit(args) => audit::run(args),
     };

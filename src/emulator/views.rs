@@ -363,6 +363,23 @@ pub fn server(world: &World, s: &Server) -> models::ShowServerResponse {
         ServerStatus::Shutoff => ("stopped", 4),
         _ => ("error", 0),
     };
+    // ECS shows a server's pending power change as its `task_state` while the batch job runs
+    // (the status itself changes only when the job is done). drbook's crash recovery reads it to
+    // tell a stop or start that was accepted from one that never arrived.
+    let task_state = world.jobs.values().find_map(|job| {
+        if job.status.is_final() {
+            return None;
+        }
+        match &job.effect {
+            super::jobs::Effect::StopServers { servers } if servers.contains(&s.id) => {
+                Some("powering-off".to_owned())
+            }
+            super::jobs::Effect::StartServers { servers } if servers.contains(&s.id) => {
+                Some("powering-on".to_owned())
+            }
+            _ => None,
+        }
+    });
     let mut address_map = Map::new();
     address_map.insert(s.vpc_id.clone(), Value::Array(addresses));
     let mut metadata = Map::new();
@@ -382,7 +399,7 @@ pub fn server(world: &World, s: &Server) -> models::ShowServerResponse {
             name: Some(s.name.clone()),
             status: Some(s.status.clone()),
             vm_state: Some(vm_state.to_owned()),
-            task_state: None,
+            task_state,
             power_state: Some(power_state),
             availability_zone: Some(s.availability_zone.clone()),
             flavor: Some(models::ServerFlavor {

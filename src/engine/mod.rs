@@ -1,4 +1,47 @@
-//! engine layer: the scheduler and step state machine, retry and timeout policy, the action
-//! registry and built-in actions. So far it holds the action catalog.
+//! The engine: runs a validated runbook against SDRS, durably and exactly once across crashes.
+//!
+//! It is split the way durable execution engines are (restate, nextest's dispatcher): a pure
+//! state machine decides what happens next, an executor persists and only then acts.
+//!
+//! - `state.rs`: the run in memory (steps, items, counters, ready queue, live tasks), rebuilt
+//!   from the store's records.
+//! - `machine.rs`: `decide(state, event, now, decision)`: no I/O, no clock, no randomness.
+//! - `executor.rs`: the loop: drain events, decide each, commit once (store + audit), then start
+//!   the effects as tasks that report back.
+//! - `actions/`: what effects do: SDRS/ECS calls from the operation table, job waits,
+//!   `wait.until`.
+//! - `retry.rs`: retry / throttle / give up, from the normalised error code.
+//! - `reconcile.rs`: per mutating operation, how read-only queries tell whether it was applied.
+//! - `inbox.rs`: operator commands from other processes; `status.rs`: the status snapshot.
+//! - `runner.rs`: the public entry points.
+//!
+//! Public entry points (what the CLI, the scheduler and the report use):
+//!
+//! | call | what |
+//! |---|---|
+//! | [`start`]`(RunRequest) -> RunOutcome` | start a run and drive it (async) |
+//! | [`resume`]`(ResumeRequest) -> RunOutcome` | continue a killed, waiting or failed run (async) |
+//! | [`send_command`]`(data_dir, run_id, &OperatorCommand, wait) -> CommandReceipt` | approve / reject from any process (blocking) |
+//! | [`read_status`]`(data_dir, run_id) -> Option<StatusSnapshot>` | a run's status without opening its database |
 
+pub mod actions;
 pub mod catalog;
+mod error;
+pub mod executor;
+pub mod inbox;
+pub mod machine;
+pub mod reconcile;
+pub mod retry;
+mod runner;
+pub mod state;
+pub mod status;
+
+pub use error::Error;
+pub use executor::Observer;
+pub use inbox::{OperatorCommand, Reply, Verb};
+pub use machine::Notice;
+pub use runner::{
+    CommandReceipt, Connection, ResumeRequest, RunOutcome, RunRequest, Tuning, default_actor,
+    read_status, resume, send_command, start,
+};
+pub use status::StatusSnapshot;

@@ -18,7 +18,7 @@ use crate::runbook::{
 };
 use crate::sdrs::operations::Service;
 use crate::store::records::{
-    RunRecord, RunStatus, StepRecord, StepStatus, StoredEvent, sha256_hex,
+    AttemptOutcome, RunRecord, RunStatus, StepRecord, StepStatus, StoredEvent, sha256_hex,
 };
 use crate::store::redact::REDACTED;
 
@@ -193,6 +193,18 @@ pub(crate) fn step_status_name(status: StepStatus) -> &'static str {
         StepStatus::Compensating => "compensating",
         StepStatus::Compensated => "compensated",
         StepStatus::CompensationFailed => "compensation-failed",
+    }
+}
+
+/// How an attempt ended, in the words a report uses.
+pub(crate) fn attempt_outcome_word(outcome: AttemptOutcome) -> &'static str {
+    match outcome {
+        AttemptOutcome::Succeeded => "ok",
+        AttemptOutcome::Failed => "failed",
+        AttemptOutcome::TimedOut => "timed out",
+        AttemptOutcome::Cancelled => "cancelled",
+        AttemptOutcome::InProgress => "in progress",
+        AttemptOutcome::Throttled => "throttled",
     }
 }
 

@@ -436,13 +436,14 @@ fn steps_table(out: &mut String, report: &Report) {
     for step in &report.steps {
         let mut attempts = String::new();
         for attempt in &step.attempts {
-            let (class, word) = match attempt.outcome {
-                AttemptOutcome::Succeeded => ("s-ok", "ok"),
-                AttemptOutcome::Failed => ("s-bad", "failed"),
-                AttemptOutcome::TimedOut => ("s-bad", "timed out"),
-                AttemptOutcome::Cancelled => ("s-grey", "cancelled"),
-                AttemptOutcome::InProgress => ("s-info", "in progress"),
+            let class = match attempt.outcome {
+                AttemptOutcome::Succeeded => "s-ok",
+                AttemptOutcome::Failed | AttemptOutcome::TimedOut => "s-bad",
+                AttemptOutcome::Throttled => "s-warn",
+                AttemptOutcome::Cancelled => "s-grey",
+                AttemptOutcome::InProgress => "s-info",
             };
+            let word = super::build::attempt_outcome_word(attempt.outcome);
             let title = attempt.message.as_deref().unwrap_or("");
             let _ = write!(
                 attempts,

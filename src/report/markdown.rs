@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::escape::{Markdown as Md, MermaidLabel};
 use super::{ChainState, EdgeKind, Outcome, Report, SECRET_MASK, format};
-use crate::store::records::{AttemptOutcome, Verdict};
+use crate::store::records::Verdict;
 
 /// Where the RTO ends, in words.
 fn rto_end(rto: &super::rto::Rto) -> String {
@@ -182,13 +182,7 @@ pub fn render(report: &Report) -> String {
                 .attempts
                 .iter()
                 .map(|a| {
-                    let word = match a.outcome {
-                        AttemptOutcome::Succeeded => "ok",
-                        AttemptOutcome::Failed => "failed",
-                        AttemptOutcome::TimedOut => "timed out",
-                        AttemptOutcome::Cancelled => "cancelled",
-                        AttemptOutcome::InProgress => "in progress",
-                    };
+                    let word = super::build::attempt_outcome_word(a.outcome);
                     match &a.error_code {
                         Some(code) => format!("\\#{} {word} {}", a.number, Md(code)),
                         None => format!("\\#{} {word}", a.number),

@@ -27,7 +27,7 @@
 //! #     mode: "drill".into(), params: Default::default(), secret_params: Vec::new(),
 //! #     status: RunStatus::Succeeded, run_key: None, actor: "alice".into(), dry_run: false,
 //! #     endpoint: "emulator".into(), created_at: jiff::Timestamp::now(), started_at: None,
-//! #     ended_at: None, attempt: 1, error: None, locks: Vec::new(),
+//! #     ended_at: None, attempt: 1, error: None, locks: Vec::new(), deadline: None,
 //! # };
 //! # SledStore::create(&data_dir, &run)?.close()?;
 //! let run_id = report::resolve_run(&data_dir, &run.run_id.to_string())?;

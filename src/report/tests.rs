@@ -47,6 +47,7 @@ fn run_record(source: &str, status: RunStatus) -> RunRecord {
         attempt: 1,
         error: None,
         locks: vec!["pg-web-0001".into()],
+        deadline: None,
     }
 }
 

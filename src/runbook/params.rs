@@ -167,6 +167,16 @@ impl ParamValues {
         out
     }
 
+    /// Whether any param is secret (callers skip masking when none is).
+    pub fn has_secrets(&self) -> bool {
+        !self.secrets.is_empty()
+    }
+
+    /// The names of the secret params.
+    pub fn secret_names(&self) -> impl Iterator<Item = &str> {
+        self.secrets.keys().map(String::as_str)
+    }
+
     /// Whether `name` is a secret param.
     pub fn is_secret(&self, name: &str) -> bool {
         self.secrets.contains_key(name)

@@ -455,6 +455,36 @@ impl AuditLog {
         answer.await.map_err(|_| self.stopped())?
     }
 
+    /// Appends several events, in order, and returns once every one of them is durable. They
+    /// are queued together, so the writer usually writes them as one group with one
+    /// `fdatasync` (the engine records the audit entries of one decision batch this way).
+    pub async fn append_all(&self, events: Vec<AuditEvent>) -> Result<Vec<AuditEntry>> {
+        let mut answers = Vec::with_capacity(events.len());
+        {
+            // Queue them under one lock so that no other caller's entry lands in between.
+            let mut writer = self
+                .writer
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for event in events {
+                let (reply, answer) = oneshot::channel();
+                self.send_locked(
+                    &mut writer,
+                    Request {
+                        event,
+                        reply: Reply::Async(reply),
+                    },
+                )?;
+                answers.push(answer);
+            }
+        }
+        let mut entries = Vec::with_capacity(answers.len());
+        for answer in answers {
+            entries.push(answer.await.map_err(|_| self.stopped())??);
+        }
+        Ok(entries)
+    }
+
     /// Appends `event` from synchronous code (the CLI, tests); blocks until it is durable.
     pub fn append_blocking(&self, event: AuditEvent) -> Result<AuditEntry> {
         let (reply, answer) = mpsc::sync_channel(1);
@@ -477,7 +507,11 @@ impl AuditLog {
             .writer
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let handle = match &mut *writer {
+        self.send_locked(&mut writer, request)
+    }
+
+    fn send_locked(&self, writer: &mut Option<WriterHandle>, request: Request) -> Result<()> {
+        let handle = match writer {
             Some(handle) => handle,
             None => {
                 let (sender, receiver) = mpsc::channel();

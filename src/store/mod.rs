@@ -34,6 +34,7 @@
 //!     attempt: 1,
 //!     error: None,
 //!     locks: Vec::new(),
+//!     deadline: None,
 //! };
 //! // Blocking calls: from async code, wrap them in `spawn_blocking`.
 //! let store = SledStore::create(&data_dir, &run)?;

@@ -186,6 +186,9 @@ pub struct RunRecord {
     /// Names of the locks (protection groups) the run holds.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub locks: Vec<String>,
+    /// The run-wide deadline (`drbook run --deadline`), kept so that a resumed run honours it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<Timestamp>,
 }
 
 /// Identifies one step execution: the step id, plus the item index for `for_each` steps.
@@ -285,6 +288,9 @@ pub enum AttemptOutcome {
     TimedOut,
     /// The attempt was cancelled (run aborted).
     Cancelled,
+    /// The service throttled the call (HTTP 429, API gateway limits). Throttled attempts are
+    /// retried from their own budget and do not count towards the step's `max_attempts`.
+    Throttled,
 }
 
 /// One attempt at executing a step's action.
@@ -383,6 +389,36 @@ pub struct StepRecord {
     /// When the step reached a terminal status.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_at: Option<Timestamp>,
+    /// The undo of this step (its `compensate` action), once a failed run starts compensating it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compensation: Option<CompensationRecord>,
+}
+
+/// The durable state of a step's compensation (undo) action. It goes through the same
+/// exactly-once machinery as the step itself: intent before the request, job id before polling.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CompensationRecord {
+    /// Every attempt so far, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<Attempt>,
+    /// The mutating request about to be (or already) sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intent: Option<Intent>,
+    /// The job id the compensation's request returned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
+    /// The answer (or the final job), secrets redacted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<Value>,
+    /// When the next attempt is due.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<Timestamp>,
+    /// When the compensation started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Timestamp>,
+    /// When it ended (compensated or failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<Timestamp>,
 }
 
 impl StepRecord {
@@ -402,6 +438,7 @@ impl StepRecord {
             skip_reason: None,
             started_at: None,
             ended_at: None,
+            compensation: None,
         }
     }
 

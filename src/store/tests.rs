@@ -37,6 +37,7 @@ fn sample_run(run_id: RunId) -> RunRecord {
         attempt: 1,
         error: None,
         locks: vec!["pg-1".into()],
+        deadline: None,
     }
 }
 

@@ -2,7 +2,9 @@
 //! record with the runbook source, one step record per step (and per `for_each` item) with
 //! attempts, intents, job ids and responses, the event history, and the audit entries a run
 //! leaves (run started, step transitions, every mutating SDRS request and its answer, the
-//! approval, run ended). Used by the report and audit tests until they can drive a real run.
+//! approval, run ended). Used by the report and audit tests that need exact times and outcomes
+//! (rejected sign-offs, tampered logs); `report_cli.rs` and `report_screenshot.rs` also report a
+//! real drill run of the binary on its emulator.
 #![allow(
     dead_code,
     reason = "each test binary uses a different subset of the helpers"
@@ -76,6 +78,7 @@ pub fn write_drill_run(data_dir: &Path, sign_off: SignOff, start: Timestamp) -> 
         error: (!approved)
             .then(|| "step sign_off failed: DRBOOK.REJECTED (rejected by dr-lead)".into()),
         locks: vec!["pg-web-0001".into()],
+        deadline: None,
     };
 
     let mut records = Vec::new();

@@ -1,0 +1,76 @@
+//! `drbook approve RUN STEP` and `drbook reject RUN STEP --comment ...`: decide an approval gate
+//! from any process. The command goes to the run's inbox; the process driving the run records
+//! the decision (actor, verdict, comment, time) and answers. When no process drives the run,
+//! the decision waits in the inbox until `drbook resume`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::exit::Exit;
+use super::run::{error_exit, parse_duration};
+use crate::engine::{self, CommandReceipt, OperatorCommand, Verb};
+use crate::store::{DataDir, RunId};
+
+/// Arguments of `drbook approve` and `drbook reject`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The run id.
+    #[arg(value_name = "RUN")]
+    run: String,
+    /// The approval step's id.
+    #[arg(value_name = "STEP")]
+    step: String,
+    /// Why (required to reject).
+    #[arg(long)]
+    comment: Option<String>,
+    /// Who decides. Default: the OS user.
+    #[arg(long)]
+    actor: Option<String>,
+    /// Where runs live.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// How long to wait for the driving process to confirm.
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    wait: Duration,
+}
+
+pub fn run(args: Args, verb: Verb) -> anyhow::Result<Exit> {
+    let run_id: RunId = match args.run.parse() {
+        Ok(id) => id,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(Exit::NotFound);
+        }
+    };
+    let comment = args.comment.filter(|c| !c.trim().is_empty());
+    if verb == Verb::Reject && comment.is_none() {
+        eprintln!("error: `drbook reject` needs `--comment` saying why");
+        return Ok(Exit::Usage);
+    }
+    let data_dir = DataDir::from_arg(args.data_dir)?;
+    let command = OperatorCommand {
+        format: engine::inbox::COMMAND_FORMAT,
+        verb,
+        step: args.step.clone(),
+        actor: args.actor.unwrap_or_else(engine::default_actor),
+        comment,
+        issued_at: jiff::Timestamp::now(),
+    };
+    match engine::send_command(&data_dir, run_id, &command, args.wait) {
+        Ok(CommandReceipt::Answered(reply)) if reply.accepted => {
+            println!("{}", reply.message);
+            Ok(Exit::Success)
+        }
+        Ok(CommandReceipt::Answered(reply)) => {
+            eprintln!("refused: {}", reply.message);
+            Ok(Exit::Conflict)
+        }
+        Ok(CommandReceipt::Queued { id }) => {
+            println!(
+                "queued ({id}): no drbook process is driving run {run_id} right now; the decision is applied when it runs again: drbook resume {run_id}"
+            );
+            Ok(Exit::Success)
+        }
+        Err(error) => Ok(error_exit(&error)),
+    }
+}

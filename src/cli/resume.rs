@@ -1,0 +1,82 @@
+//! `drbook resume RUN`: continue a run that was killed, stopped to wait for an approval, or
+//! failed (its failed steps run again). Secret params must be given again: they were never
+//! stored.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+
+use super::exit::Exit;
+use super::output::Output;
+use super::run::{ConnectionArgs, connect, error_exit, init_tracing, observer, report};
+use crate::engine::{self, ResumeRequest};
+use crate::store::{DataDir, RunId};
+
+/// Arguments of `drbook resume`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The run id (as `drbook run` printed it).
+    #[arg(value_name = "RUN")]
+    run: String,
+    /// Secret params of the run, again (`NAME=VALUE`).
+    #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
+    params: Vec<String>,
+    /// Where runs, locks and the audit log live.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    connection: ConnectionArgs,
+    /// Who resumes (recorded in the audit log). Default: the OS user.
+    #[arg(long)]
+    actor: Option<String>,
+    /// Most steps (and for_each items) running at once.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Exit with code 3 when the run waits for an approval instead of waiting.
+    #[arg(long)]
+    no_wait: bool,
+    /// Approve every approval gate as `--actor`.
+    #[arg(long)]
+    auto_approve: bool,
+    /// `text` or `json`.
+    #[arg(long, value_enum, default_value = "text")]
+    output: Output,
+}
+
+pub fn run(args: Args) -> anyhow::Result<Exit> {
+    init_tracing();
+    let run_id: RunId = match args.run.parse() {
+        Ok(id) => id,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(Exit::NotFound);
+        }
+    };
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let data_dir = DataDir::from_arg(args.data_dir.clone())?;
+        // A dry run stays a dry run; the client is read-only when the stored run says so, which
+        // only the engine knows: build it read-only when the snapshot says dry run.
+        let dry_run = engine::read_status(&data_dir, run_id)
+            .ok()
+            .flatten()
+            .is_some_and(|s| s.dry_run);
+        let (connection, emulator, tuning) = connect(&args.connection, dry_run).await?;
+        let mut request = ResumeRequest::new(run_id, data_dir, connection);
+        request.params = args.params.clone();
+        request.actor = args.actor.clone().unwrap_or_else(engine::default_actor);
+        request.concurrency = args.concurrency;
+        request.wait_for_approval = !args.no_wait;
+        request.auto_approve = args.auto_approve;
+        request.observer = Some(observer());
+        request.tuning = tuning;
+        let result = engine::resume(request).await;
+        if let Some(emulator) = emulator {
+            emulator.shutdown().await;
+        }
+        match result {
+            Ok(outcome) => report(&outcome, args.output, "resume"),
+            Err(error) => Ok(error_exit(&error)),
+        }
+    })
+}
