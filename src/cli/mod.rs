@@ -5,9 +5,11 @@
 
 pub mod actions;
 pub mod approve;
+pub mod audit;
 pub mod exit;
 pub mod output;
 pub mod plan;
+pub mod report;
 pub mod resume;
 pub mod run;
 pub mod scheduler;
@@ -55,6 +57,10 @@ enum Command {
     Scheduler(scheduler::Args),
     /// List schedules with their next run, last run and result, and missed slots.
     Schedules(schedules::Args),
+    /// Write the report of a run: HTML, Markdown or JSON.
+    Report(report::Args),
+    /// Verify or export the tamper-evident audit log.
+    Audit(audit::Args),
 }
 
 /// Entry point of the `drbook` binary.
@@ -86,6 +92,8 @@ pub fn main() -> ExitCode {
         Command::Emulator(args) => emulator::run(args).map(|()| Exit::Success),
         Command::Scheduler(args) => scheduler::run(args),
         Command::Schedules(args) => schedules::run(args),
+        Command::Report(args) => report::run(args),
+        Command::Audit(args) => audit::run(args),
     };
     match result {
         Ok(exit) => exit.into(),
