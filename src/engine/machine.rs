@@ -290,16 +290,7 @@ impl fmt::Display for Notice {
 
 /// The kebab-case name of a run status.
 pub fn run_status_name(status: RunStatus) -> &'static str {
-    match status {
-        RunStatus::Pending => "pending",
-        RunStatus::Running => "running",
-        RunStatus::WaitingApproval => "waiting-approval",
-        RunStatus::Compensating => "compensating",
-        RunStatus::Succeeded => "succeeded",
-        RunStatus::Failed => "failed",
-        RunStatus::FailedCompensation => "failed-compensation",
-        RunStatus::Aborted => "aborted",
-    }
+    status.as_str()
 }
 
 /// Everything one batch of decisions produced.
