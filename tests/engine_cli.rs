@@ -11,7 +11,7 @@ mod engine_common;
 use std::time::Duration;
 
 use drbook::store::records::{StepStatus, Verdict};
-use engine_common::{Finished, Harness, example, finish};
+use engine_common::{Finished, Harness, example, finish, kill};
 
 /// How long a background run may take to reach a state (generous: the machine is shared).
 const LIMIT: Duration = Duration::from_secs(60);
@@ -314,5 +314,281 @@ fn an_approval_timeout_rejects_or_approves_as_the_step_says() {
     assert!(
         approval.comment.unwrap().contains("on_timeout: approve"),
         "the comment says why"
+    );
+}
+
+#[test]
+fn a_second_run_on_the_same_group_is_refused_while_the_first_waits_then_allowed() {
+    let h = Harness::new();
+    let (child, first) = drill_waiting(&h, &[]);
+    assert_eq!(
+        h.lock_holder("pg-web-0001").as_deref(),
+        Some(first.as_str())
+    );
+
+    let before = h.calls().len();
+    let second = h.run(
+        &example("dr-drill.yaml"),
+        &["--mode", "drill", "--auto-approve", "--actor", "dr-lead"],
+    );
+    assert_eq!(second.code, 5, "{second:?}");
+    assert!(
+        second.stderr.contains("pg-web-0001") && second.stderr.contains(&first),
+        "the refusal names the lock and its holder: {}",
+        second.stderr
+    );
+    assert_eq!(h.calls().len(), before, "a refused run calls nothing");
+    // The onboarding runbook locks nothing of the drill's: it is not refused.
+    assert_eq!(h.run(&example("onboarding.yaml"), &[]).code, 0);
+
+    assert_eq!(
+        decide(&h, "approve", &first, "sign_off", &["--actor", "alice"]).code,
+        0
+    );
+    finish(child).expect(0, "succeeded");
+    assert_eq!(h.lock_holder("pg-web-0001"), None, "released at the end");
+
+    let third = h.run(
+        &example("dr-drill.yaml"),
+        &["--mode", "drill", "--auto-approve", "--actor", "dr-lead"],
+    );
+    third.expect(0, "succeeded");
+    assert_ne!(third.run_id(), first);
+}
+
+#[test]
+fn a_killed_run_keeps_its_lock_and_its_resume_releases_it_at_the_end() {
+    let h = Harness::new();
+    let (child, first) = drill_waiting(&h, &[]);
+    kill(child);
+    // SIGKILL ran no cleanup: the lock is still the killed run's, and it refuses others.
+    assert_eq!(
+        h.lock_holder("pg-web-0001").as_deref(),
+        Some(first.as_str())
+    );
+    let refused = h.run(
+        &example("dr-drill.yaml"),
+        &["--mode", "drill", "--auto-approve", "--actor", "dr-lead"],
+    );
+    assert_eq!(refused.code, 5, "{refused:?}");
+    assert!(refused.stderr.contains(&first), "{}", refused.stderr);
+
+    // Resuming keeps the lock (it is already ours) while it waits again.
+    let resumed = h.spawn_json("resume", &[&first]);
+    h.wait_for_status(&first, "waiting-approval", LIMIT);
+    assert_eq!(
+        h.lock_holder("pg-web-0001").as_deref(),
+        Some(first.as_str())
+    );
+    assert_eq!(
+        decide(&h, "approve", &first, "sign_off", &["--actor", "bob"]).code,
+        0
+    );
+    let resumed = finish(resumed);
+    resumed.expect(0, "succeeded");
+    assert_eq!(resumed.run_id(), first);
+    assert_eq!(h.lock_holder("pg-web-0001"), None);
+    // Exactly one drill was created and deleted across the kill.
+    assert_eq!(h.calls_to("create_disaster_recovery_drill"), 1);
+    assert_eq!(h.calls_to("delete_disaster_recovery_drill"), 1);
+}
+
+#[test]
+fn a_run_key_returns_the_existing_run_without_calling_sdrs_again() {
+    let h = Harness::new();
+    let args = [
+        "--mode",
+        "drill",
+        "--auto-approve",
+        "--actor",
+        "dr-lead",
+        "--run-key",
+        "drill-2024-q3",
+    ];
+    let first = h.run(&example("dr-drill.yaml"), &args);
+    first.expect(0, "succeeded");
+    assert_eq!(first.json["existing"], false);
+    let calls = h.calls().len();
+
+    let second = h.run(&example("dr-drill.yaml"), &args);
+    second.expect(0, "succeeded");
+    assert_eq!(second.run_id(), first.run_id());
+    assert_eq!(second.json["existing"], true);
+    assert_eq!(h.calls().len(), calls, "no SDRS call for a known key");
+    assert_eq!(
+        drbook::store::DataDir::new(h.data_dir())
+            .list_runs()
+            .unwrap()
+            .len(),
+        1
+    );
+    // In text, it says so.
+    let text = h
+        .command(
+            "run",
+            &[
+                &example("dr-drill.yaml"),
+                "--mode",
+                "drill",
+                "--run-key",
+                "drill-2024-q3",
+            ],
+        )
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        stdout.contains("run key already used") && stdout.contains(&first.run_id()),
+        "{stdout}"
+    );
+    // Another key starts another run.
+    let other = h.run(
+        &example("dr-drill.yaml"),
+        &[
+            "--mode",
+            "drill",
+            "--auto-approve",
+            "--actor",
+            "dr-lead",
+            "--run-key",
+            "drill-2024-q4",
+        ],
+    );
+    other.expect(0, "succeeded");
+    assert_ne!(other.run_id(), first.run_id());
+}
+
+#[test]
+fn a_run_key_of_a_run_waiting_for_approval_returns_it_waiting() {
+    let h = Harness::new();
+    let mut args = DRILL_ARGS.to_vec();
+    args.extend(["--no-wait", "--run-key", "k1"]);
+    let first = h.run(&example("dr-drill.yaml"), &args);
+    first.expect(3, "waiting-approval");
+    let calls = h.calls().len();
+    let second = h.run(&example("dr-drill.yaml"), &args);
+    second.expect(3, "waiting-approval");
+    assert_eq!(second.run_id(), first.run_id());
+    assert_eq!(h.calls().len(), calls);
+}
+
+/// Stops the group (mutating), waits for the job, then reads the group (fails once when told).
+const STOP_THEN_SHOW: &str = r#"
+name: stop-then-show
+locks: ["pg-web-0001"]
+steps:
+  - id: stop
+    action: sdrs.protection_group.stop
+    with: { server_group_id: pg-web-0001 }
+    outputs: { job_id: $.job_id }
+  - id: wait
+    action: sdrs.job.wait
+    needs: [stop]
+    with: { job_id: "{{ steps.stop.outputs.job_id }}" }
+  - id: show
+    action: sdrs.protection_group.show
+    needs: [wait]
+    with: { server_group_id: pg-web-0001 }
+    retry: { max_attempts: 1 }
+    outputs: { status: $.server_group.status }
+  - id: report
+    action: log
+    needs: [show]
+    with: { message: "group is {{ steps.show.outputs.status }}" }
+"#;
+
+#[test]
+fn resume_of_a_failed_run_retries_the_failed_steps_and_keeps_completed_outputs() {
+    let h = Harness::new();
+    let runbook = h.runbook("stop.yaml", STOP_THEN_SHOW);
+    h.fault(
+        "show_protection_group",
+        drbook::emulator::FaultAction::Error {
+            http_status: 500,
+            code: "SDRS.0001".into(),
+            message: Some("injected".into()),
+        },
+        Some(1),
+    );
+    let failed = h.run(&runbook, &[]);
+    failed.expect(1, "failed");
+    let run = failed.run_id();
+    assert_eq!(failed.step("show")["error_code"], "SDRS.0001");
+    assert_eq!(failed.step_status("report"), "cancelled");
+    assert_eq!(h.lock_holder("pg-web-0001"), None);
+    let job = h.step(&run, "stop").outputs.unwrap()["job_id"].clone();
+
+    let resumed = h.resume(&run, &[]);
+    resumed.expect(0, "succeeded");
+    assert_eq!(resumed.run_id(), run);
+    assert_eq!(resumed.json["attempt"], 2);
+    // The mutating call was not repeated; its output is the one of the first attempt.
+    assert_eq!(h.calls_to("stop_protection_group"), 1);
+    assert_eq!(h.step(&run, "stop").outputs.unwrap()["job_id"], job);
+    assert_eq!(h.step(&run, "stop").attempts.len(), 1);
+    // The failed step ran again and the rest followed.
+    assert_eq!(h.calls_to("show_protection_group"), 2);
+    assert_eq!(resumed.step_status("report"), "succeeded");
+    assert_eq!(h.audit_of(&run, "run.resumed").len(), 1);
+    assert_eq!(h.audit_of(&run, "run.resumed")[0]["data"]["attempt"], 2);
+    // A succeeded run resumed again is left as it is.
+    let again = h.resume(&run, &[]);
+    again.expect(0, "succeeded");
+    assert_eq!(h.calls_to("show_protection_group"), 2);
+}
+
+const SECRET: &str = "s3cr3t-T0ken-9f8e7d";
+
+const WITH_SECRET: &str = r#"
+name: with-secret
+params:
+  token:
+    type: string
+    secret: true
+  note:
+    type: string
+    default: plain
+steps:
+  - id: gate
+    action: approval
+    with: { message: "go?" }
+  - id: use
+    action: log
+    needs: [gate]
+    with: { message: "token {{ params.token }} for {{ params.note }}" }
+"#;
+
+#[test]
+fn resume_asks_for_the_secret_params_again_and_never_stores_them() {
+    let h = Harness::new();
+    let runbook = h.runbook("secret.yaml", WITH_SECRET);
+    let token = format!("token={SECRET}");
+    let waiting = h.run(&runbook, &["-p", &token, "--no-wait"]);
+    waiting.expect(3, "waiting-approval");
+    let run = waiting.run_id();
+    assert_eq!(decide(&h, "approve", &run, "gate", &[]).code, 0);
+
+    let missing = h.resume(&run, &[]);
+    assert_eq!(missing.code, 2, "{missing:?}");
+    assert!(
+        missing.stderr.contains("secret params again") && missing.stderr.contains("token"),
+        "{}",
+        missing.stderr
+    );
+    // Only secret params may be given again.
+    let not_secret = h.resume(&run, &["-p", &token, "-p", "note=other"]);
+    assert_eq!(not_secret.code, 2, "{not_secret:?}");
+    assert!(not_secret.stderr.contains("note"), "{}", not_secret.stderr);
+
+    let resumed = h.resume(&run, &["-p", &token]);
+    resumed.expect(0, "succeeded");
+    assert!(
+        !resumed.stdout.contains(SECRET) && !resumed.stderr.contains(SECRET),
+        "the secret is masked in the output"
+    );
+    assert_eq!(
+        h.files_containing(SECRET),
+        Vec::<std::path::PathBuf>::new(),
+        "the secret reached the data directory"
     );
 }
