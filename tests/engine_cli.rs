@@ -592,3 +592,230 @@ fn resume_asks_for_the_secret_params_again_and_never_stores_them() {
         "the secret reached the data directory"
     );
 }
+
+#[test]
+fn an_unknown_run_id_exits_4() {
+    let h = Harness::new();
+    let unknown = "01a20836-7c52-767c-97eb-c09a119ae3b0";
+    for verb in ["resume", "approve", "reject"] {
+        let mut args = vec![unknown];
+        if verb != "resume" {
+            args.extend(["sign_off", "--comment", "why"]);
+        }
+        let out = Finished::from(h.command(verb, &args).output().unwrap());
+        assert_eq!(out.code, 4, "{verb}: {out:?}");
+        assert!(
+            out.stderr.contains(&format!("run {unknown} not found")),
+            "{verb}: {}",
+            out.stderr
+        );
+    }
+    let garbage = Finished::from(h.command("resume", &["not-a-run"]).output().unwrap());
+    assert_eq!(garbage.code, 4, "{garbage:?}");
+    assert!(
+        garbage.stderr.contains("invalid run id \"not-a-run\""),
+        "{}",
+        garbage.stderr
+    );
+}
+
+#[test]
+fn bad_params_and_modes_exit_2_naming_the_culprit_before_anything_starts() {
+    let h = Harness::new();
+    let drill = example("dr-drill.yaml");
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["--mode", "drill", "-p", "no_such_param=1"],
+            "`no_such_param` is not a param of runbook `dr-drill`",
+        ),
+        (
+            &["--mode", "drill", "-p", "server_group_id"],
+            "`server_group_id` is not `name=value`",
+        ),
+        (
+            &["--mode", "failover"],
+            "runbook `dr-drill` does not support mode `failover`; its modes: drill",
+        ),
+        // A typo in the mode is invalid input to the runbook too, not a usage error.
+        (&["--mode", "dril"], "`dril` is not a mode"),
+    ];
+    for (args, message) in cases {
+        let mut all = vec![drill.as_str()];
+        all.extend_from_slice(args);
+        let out = Finished::from(h.command("run", &all).output().unwrap());
+        assert_eq!(out.code, 2, "{args:?}: {out:?}");
+        assert!(out.stderr.contains(message), "{args:?}: {}", out.stderr);
+    }
+    // A runbook without modes refuses one.
+    let out = Finished::from(
+        h.command("run", &[&example("onboarding.yaml"), "--mode", "drill"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("declares no modes"), "{}", out.stderr);
+    // None of them created a run, took a lock or called SDRS.
+    assert_eq!(
+        drbook::store::DataDir::new(h.data_dir())
+            .list_runs()
+            .unwrap()
+            .len(),
+        0
+    );
+    assert_eq!(h.lock_holder("pg-web-0001"), None);
+    assert_eq!(h.calls().len(), 0);
+}
+
+/// An endpoint nobody listens on: the run starts (it is recorded and audited), its first SDRS
+/// call fails with `NET.CONNECT` naming the URL after the step's retries, and the run ends
+/// failed with its locks released, ready for `drbook resume` once the endpoint answers.
+#[test]
+fn an_endpoint_nobody_listens_on_fails_the_run_with_a_connection_error_naming_it() {
+    let h = Harness::new();
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let runbook = h.runbook(
+        "show.yaml",
+        r#"
+name: show
+locks: ["pg-web-0001"]
+steps:
+  - id: check_group
+    action: sdrs.protection_group.show
+    with: { server_group_id: pg-web-0001 }
+    retry:
+      max_attempts: 2
+      backoff: { kind: constant, initial: 50ms }
+"#,
+    );
+    let run = h.run(&runbook, &["--endpoint", &endpoint]);
+    run.expect(1, "failed");
+    assert_eq!(run.step("check_group")["error_code"], "NET.CONNECT");
+    let message = run.step("check_group")["message"].as_str().unwrap();
+    assert!(message.contains(&endpoint), "{message}");
+    assert!(
+        run.json["error"].as_str().unwrap().contains(&endpoint),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(h.step(&run.run_id(), "check_group").attempts.len(), 2);
+    assert_eq!(h.lock_holder("pg-web-0001"), None);
+    assert_eq!(h.calls().len(), 0, "nothing reached the emulator");
+    // Pointed at an endpoint that answers, the same run finishes.
+    h.resume(&run.run_id(), &[]).expect(0, "succeeded");
+}
+
+/// The README's first command, exactly, from the repository root with a fresh data directory
+/// (and nothing but a home directory in the environment).
+#[test]
+fn the_readme_first_command_runs_a_drill_on_the_built_in_emulator_and_cleans_up() {
+    let home = tempfile::tempdir().unwrap();
+    let data = home.path().join("drbook-data");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_drbook"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "run",
+            "runbooks/dr-drill.yaml",
+            "--mode",
+            "drill",
+            "--emulator",
+            "--auto-approve",
+        ])
+        .arg("--data-dir")
+        .arg(&data)
+        .env_clear()
+        .env("HOME", home.path())
+        .env("USER", "sre")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("succeeded (dr-drill, drill)"), "{stdout}");
+    for step in [
+        "create_drill",
+        "sign_off",
+        "delete_drill",
+        "wait_delete",
+        "report",
+    ] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.trim_start().starts_with(step) && l.ends_with("succeeded")),
+            "{step}: {stdout}"
+        );
+    }
+    // The drill that was created is the one that was deleted, and the approval says who.
+    let runs = drbook::store::DataDir::new(&data).list_runs().unwrap();
+    assert_eq!(runs.len(), 1);
+    let store =
+        drbook::store::SledStore::open(&drbook::store::DataDir::new(&data), runs[0]).unwrap();
+    use drbook::store::Store as _;
+    let steps = store.load_steps().unwrap();
+    store.close().unwrap();
+    let step = |id: &str| steps.iter().find(|s| s.step_id == id).unwrap();
+    let drill_id = step("wait_drill").outputs.as_ref().unwrap()["drill_id"].clone();
+    assert!(drill_id.is_string(), "{drill_id}");
+    let delete = step("delete_drill").intent.as_ref().unwrap();
+    assert_eq!(
+        delete.request["path"]
+            .as_str()
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap(),
+        drill_id.as_str().unwrap(),
+        "{:?}",
+        delete.request
+    );
+    assert_eq!(step("wait_delete").status, StepStatus::Succeeded);
+    let approval = step("sign_off").approval.as_ref().unwrap();
+    assert_eq!(approval.actor, "sre");
+    assert!(
+        approval
+            .comment
+            .as_deref()
+            .unwrap()
+            .contains("--auto-approve")
+    );
+}
+
+/// A user who exported `DRBOOK_SDRS_ENDPOINT` (as `drbook emulator` suggests) can still run the
+/// README's command: `--emulator` wins over the environment, only an explicit `--endpoint`
+/// conflicts with it.
+#[test]
+fn emulator_wins_over_an_exported_endpoint_but_not_over_an_explicit_one() {
+    let home = tempfile::tempdir().unwrap();
+    let base = |extra: &[&str]| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_drbook"));
+        command
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args([
+                "run",
+                "runbooks/dr-drill.yaml",
+                "--mode",
+                "drill",
+                "--emulator",
+            ])
+            .args(["--auto-approve", "--output", "json"])
+            .args(extra)
+            .arg("--data-dir")
+            .arg(home.path())
+            .env_clear()
+            .env("HOME", home.path())
+            .env("DRBOOK_SDRS_ENDPOINT", "http://127.0.0.1:9");
+        Finished::from(command.output().unwrap())
+    };
+    base(&[]).expect(0, "succeeded");
+    let both = base(&["--endpoint", "http://127.0.0.1:9"]);
+    assert_eq!(both.code, 64, "{both:?}");
+    assert!(
+        both.stderr.contains("cannot be used with"),
+        "{}",
+        both.stderr
+    );
+}
