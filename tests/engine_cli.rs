@@ -819,3 +819,107 @@ fn emulator_wins_over_an_exported_endpoint_but_not_over_an_explicit_one() {
         both.stderr
     );
 }
+
+#[test]
+fn a_queued_rejection_is_applied_by_resume_and_compensates() {
+    let h = Harness::new();
+    let mut args = DRILL_ARGS.to_vec();
+    args.push("--no-wait");
+    let run = h.run(&example("dr-drill.yaml"), &args).run_id();
+    let reject = decide(
+        &h,
+        "reject",
+        &run,
+        "sign_off",
+        &["--comment", "wrong VPC", "--actor", "bob"],
+    );
+    assert_eq!(reject.code, 0, "{reject:?}");
+    assert!(reject.stdout.contains("queued"), "{}", reject.stdout);
+    let resumed = h.resume(&run, &[]);
+    resumed.expect(1, "failed");
+    assert_eq!(resumed.step("sign_off")["error_code"], "DRBOOK.REJECTED");
+    assert!(
+        resumed.json["error"]
+            .as_str()
+            .unwrap()
+            .contains("wrong VPC"),
+        "{}",
+        resumed.stdout
+    );
+    assert_eq!(resumed.step_status("wait_drill"), "compensated");
+    assert_eq!(h.calls_to("delete_disaster_recovery_drill"), 1);
+    assert_eq!(h.lock_holder("pg-web-0001"), None);
+}
+
+#[test]
+fn a_run_driven_by_one_process_cannot_be_resumed_by_another() {
+    let h = Harness::new();
+    let (child, run) = drill_waiting(&h, &[]);
+    let second = h.resume(&run, &[]);
+    assert_eq!(second.code, 5, "{second:?}");
+    assert!(
+        second.stderr.contains(&run) && second.stderr.contains("another drbook process"),
+        "{}",
+        second.stderr
+    );
+    assert_eq!(
+        decide(&h, "approve", &run, "sign_off", &["--actor", "alice"]).code,
+        0
+    );
+    finish(child).expect(0, "succeeded");
+}
+
+#[test]
+fn deciding_a_gate_twice_or_after_the_run_ended_is_refused() {
+    let h = Harness::new();
+    let (child, run) = drill_waiting(&h, &[]);
+    assert_eq!(
+        decide(&h, "approve", &run, "sign_off", &["--actor", "alice"]).code,
+        0
+    );
+    let finished = finish(child);
+    finished.expect(0, "succeeded");
+    let late = decide(
+        &h,
+        "reject",
+        &run,
+        "sign_off",
+        &["--comment", "too late", "--actor", "bob"],
+    );
+    assert_eq!(late.code, 5, "{late:?}");
+    assert!(
+        late.stderr.contains("has ended (succeeded)"),
+        "{}",
+        late.stderr
+    );
+    let approval = h.step(&run, "sign_off").approval.unwrap();
+    assert_eq!(approval.actor, "alice", "the first decision stands");
+}
+
+#[test]
+fn an_approval_the_driving_process_has_not_confirmed_yet_is_reported_as_pending_not_undriven() {
+    let h = Harness::new();
+    let (child, run) = drill_waiting(&h, &[]);
+    // `--wait 0s`: do not wait for the driving process's confirmation.
+    let approve = decide(
+        &h,
+        "approve",
+        &run,
+        "sign_off",
+        &["--actor", "alice", "--wait", "0s"],
+    );
+    assert_eq!(approve.code, 0, "{approve:?}");
+    assert!(
+        !approve.stdout.contains("no drbook process is driving"),
+        "a process drives the run: {}",
+        approve.stdout
+    );
+    assert!(
+        approve.stdout.contains("has not confirmed"),
+        "{}",
+        approve.stdout
+    );
+    // The driving process picks it up all the same.
+    finish(child).expect(0, "succeeded");
+    assert_eq!(h.step(&run, "sign_off").approval.unwrap().actor, "alice");
+}
