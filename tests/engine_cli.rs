@@ -541,6 +541,7 @@ const SECRET: &str = "s3cr3t-T0ken-9f8e7d";
 
 const WITH_SECRET: &str = r#"
 name: with-secret
+locks: ["pg-web-0001"]
 params:
   token:
     type: string
@@ -556,6 +557,18 @@ steps:
     action: log
     needs: [gate]
     with: { message: "token {{ params.token }} for {{ params.note }}" }
+  - id: drill
+    action: sdrs.drill.create
+    needs: [gate]
+    with:
+      server_group_id: pg-web-0001
+      drill_vpc_id: vpc-drill-0001
+      name: "drill-{{ params.token }}"
+    outputs: { job_id: $.job_id }
+  - id: wait
+    action: sdrs.job.wait
+    needs: [drill]
+    with: { job_id: "{{ steps.drill.outputs.job_id }}" }
 "#;
 
 #[test]
@@ -565,6 +578,10 @@ fn resume_asks_for_the_secret_params_again_and_never_stores_them() {
     let token = format!("token={SECRET}");
     let waiting = h.run(&runbook, &["-p", &token, "--no-wait"]);
     waiting.expect(3, "waiting-approval");
+    assert!(
+        !waiting.stdout.contains(SECRET) && !waiting.stderr.contains(SECRET),
+        "the secret is masked in the output"
+    );
     let run = waiting.run_id();
     assert_eq!(decide(&h, "approve", &run, "gate", &[]).code, 0);
 
@@ -582,6 +599,15 @@ fn resume_asks_for_the_secret_params_again_and_never_stores_them() {
 
     let resumed = h.resume(&run, &["-p", &token]);
     resumed.expect(0, "succeeded");
+    // The service got the real value; the recorded intent shows it masked.
+    assert_eq!(h.calls_to("create_disaster_recovery_drill"), 1);
+    let intent = h.step(&run, "drill").intent.unwrap();
+    let name = &intent.request["body"]["disaster_recovery_drill"]["name"];
+    assert!(
+        name.as_str()
+            .is_some_and(|n| n.starts_with("drill-") && !n.contains(SECRET)),
+        "{name}"
+    );
     assert!(
         !resumed.stdout.contains(SECRET) && !resumed.stderr.contains(SECRET),
         "the secret is masked in the output"
@@ -922,4 +948,30 @@ fn an_approval_the_driving_process_has_not_confirmed_yet_is_reported_as_pending_
     // The driving process picks it up all the same.
     finish(child).expect(0, "succeeded");
     assert_eq!(h.step(&run, "sign_off").approval.unwrap().actor, "alice");
+}
+
+#[test]
+fn an_approval_timeout_counts_from_when_the_gate_opened_across_a_stop() {
+    let h = Harness::new();
+    let runbook = h.runbook(
+        "gate.yaml",
+        r#"
+name: gate
+steps:
+  - id: gate
+    action: approval
+    timeout: 1s
+    with: { message: "go?", on_timeout: reject }
+"#,
+    );
+    let waiting = h.run(&runbook, &["--no-wait"]);
+    waiting.expect(3, "waiting-approval");
+    let run = waiting.run_id();
+    std::thread::sleep(Duration::from_millis(1500));
+    // The deadline passed while nobody drove the run: the resume rejects at once instead of
+    // waiting another second.
+    let resumed = h.resume(&run, &["--no-wait"]);
+    resumed.expect(1, "failed");
+    assert_eq!(resumed.step("gate")["error_code"], "DRBOOK.REJECTED");
+    assert_eq!(h.step(&run, "gate").attempts.len(), 1);
 }
