@@ -56,7 +56,17 @@ pub fn run(args: Args, verb: Verb) -> anyhow::Result<Exit> {
         comment,
         issued_at: jiff::Timestamp::now(),
     };
-    match engine::send_command(&data_dir, run_id, &command, args.wait) {
+    let receipt = match engine::send_command(&data_dir, run_id, &command, args.wait) {
+        // The driving process may have answered (and even ended) right after the wait.
+        Ok(CommandReceipt::Queued { id }) => {
+            match engine::inbox::read_reply(&data_dir, run_id, &id) {
+                Some(reply) => Ok(CommandReceipt::Answered(reply)),
+                None => Ok(CommandReceipt::Queued { id }),
+            }
+        }
+        other => other,
+    };
+    match receipt {
         Ok(CommandReceipt::Answered(reply)) if reply.accepted => {
             println!("{}", reply.message);
             Ok(Exit::Success)
@@ -64,6 +74,17 @@ pub fn run(args: Args, verb: Verb) -> anyhow::Result<Exit> {
         Ok(CommandReceipt::Answered(reply)) => {
             eprintln!("refused: {}", reply.message);
             Ok(Exit::Conflict)
+        }
+        // Queued means either that nobody drives the run or that the driving process did not
+        // answer within `--wait`; telling the operator "nobody drives it" in the second case
+        // would send them to `drbook resume`, which the live process then refuses.
+        Ok(CommandReceipt::Queued { id }) if engine::inbox::is_driven(&data_dir, run_id) => {
+            println!(
+                "sent ({id}): the drbook process driving run {run_id} has not confirmed it within {}; it applies the decision when it next reads its inbox (every {}ms)",
+                crate::runbook::Duration::from(args.wait),
+                engine::inbox::POLL_INTERVAL.as_millis()
+            );
+            Ok(Exit::Success)
         }
         Ok(CommandReceipt::Queued { id }) => {
             println!(
