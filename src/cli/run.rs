@@ -344,13 +344,20 @@ pub fn report(outcome: &RunOutcome, output: Output, verb: &str) -> anyhow::Resul
                 text.push('\n');
             }
             for waiting in &snapshot.waiting_approvals {
+                let approvers = if waiting.approvers.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (approvers: {})", waiting.approvers.join(", "))
+                };
                 text.push_str(&format!(
-                    "waiting for approval of `{}`: drbook approve {} {} --comment ... (then `drbook resume {}` if no process drives the run)\n",
+                    "waiting for approval of `{}`{approvers}: drbook approve {} {} --comment ... (then `drbook resume {}` if no process drives the run)\n",
                     waiting.step, outcome.run_id, waiting.step, outcome.run_id
                 ));
             }
             print(&text)?;
-            if outcome.status == RunStatus::WaitingApproval && verb == "run" {
+            // Not for a run returned by its run key: another process may be driving it, and
+            // the lines above already say when a resume is needed.
+            if outcome.status == RunStatus::WaitingApproval && verb == "run" && !outcome.existing {
                 eprintln!(
                     "the run waits for an approval; it continues with `drbook resume {}`",
                     outcome.run_id
