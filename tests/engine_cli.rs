@@ -237,7 +237,7 @@ fn an_approver_not_listed_is_refused_with_the_list() {
         not_a_gate.stderr
     );
     let no_step = decide(&h, "approve", &run, "no_such_step", &["--actor", "alice"]);
-    assert_ne!(no_step.code, 0, "{no_step:?}");
+    assert_eq!(no_step.code, 5, "{no_step:?}");
     assert!(
         no_step.stderr.contains("no_such_step"),
         "{}",
@@ -576,6 +576,9 @@ fn resume_asks_for_the_secret_params_again_and_never_stores_them() {
     let h = Harness::new();
     let runbook = h.runbook("secret.yaml", WITH_SECRET);
     let token = format!("token={SECRET}");
+    let without = h.run(&runbook, &["--no-wait"]);
+    assert_eq!(without.code, 2, "{without:?}");
+    assert!(without.stderr.contains("token"), "{}", without.stderr);
     let waiting = h.run(&runbook, &["-p", &token, "--no-wait"]);
     waiting.expect(3, "waiting-approval");
     assert!(
@@ -974,4 +977,90 @@ steps:
     resumed.expect(1, "failed");
     assert_eq!(resumed.step("gate")["error_code"], "DRBOOK.REJECTED");
     assert_eq!(h.step(&run, "gate").attempts.len(), 1);
+}
+
+#[test]
+fn a_run_key_of_a_live_run_returns_that_run_and_its_live_status() {
+    let h = Harness::new();
+    let mut args = vec![example("dr-drill.yaml")];
+    args.extend(DRILL_ARGS.iter().map(|a| (*a).to_owned()));
+    args.extend(["--run-key".to_owned(), "live".to_owned()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let child = h.spawn_json("run", &args);
+    let run = h.wait_for_new_run(&[], LIMIT);
+    h.wait_for_status(&run, "waiting-approval", LIMIT);
+    let calls = h.calls().len();
+    let second = h.json("run", &args);
+    assert_eq!(second.run_id(), run);
+    assert_eq!(second.json["existing"], true);
+    second.expect(3, "waiting-approval");
+    assert_eq!(h.calls().len(), calls);
+    assert_eq!(
+        decide(&h, "approve", &run, "sign_off", &["--actor", "alice"]).code,
+        0
+    );
+    finish(child).expect(0, "succeeded");
+}
+
+/// The text a user reads: the summary on stdout of a drill stopped at its sign-off, of the same
+/// run returned by its run key, of an approval from a second process, and of the run's end
+/// after a rejection (run ids replaced).
+#[test]
+fn the_text_output_of_an_approval_round_trip_matches_its_snapshot() {
+    let h = Harness::new();
+    let text = |verb: &str, args: &[&str]| {
+        let output = h.command(verb, args).output().unwrap();
+        (
+            output.status.code().unwrap(),
+            String::from_utf8(output.stdout).unwrap(),
+            String::from_utf8(output.stderr).unwrap(),
+        )
+    };
+    let drill = example("dr-drill.yaml");
+    let mut args = vec![drill.as_str()];
+    args.extend_from_slice(DRILL_ARGS);
+    args.extend(["--no-wait", "--run-key", "q3", "--poll-interval", "50ms"]);
+    let (code, waiting, stderr) = text("run", &args);
+    assert_eq!(code, 3, "{stderr}");
+    let run = h.wait_for_run(LIMIT);
+    assert!(
+        stderr.contains(&format!("it continues with `drbook resume {run}`")),
+        "{stderr}"
+    );
+    let (code, again, stderr) = text("run", &args);
+    assert_eq!(code, 3, "{stderr}");
+    assert!(!stderr.contains("it continues with"), "{stderr}");
+    let (code, queued, _) = text(
+        "reject",
+        &[&run, "sign_off", "--comment", "wrong VPC", "--actor", "bob"],
+    );
+    assert_eq!(code, 0);
+    let (code, ended, _) = text("resume", &[&run, "--poll-interval", "50ms"]);
+    assert_eq!(code, 1);
+    let all = format!(
+        "$ drbook run dr-drill.yaml --no-wait --run-key q3\n{waiting}\n\
+         $ drbook run dr-drill.yaml --no-wait --run-key q3\n{again}\n\
+         $ drbook reject RUN sign_off --comment 'wrong VPC' --actor bob\n{queued}\n\
+         $ drbook resume RUN\n{ended}"
+    );
+    let drill_id = h.step(&run, "wait_drill").outputs.unwrap()["drill_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let command_ids = regex_like_uuids(&all, &[&run, &drill_id]);
+    let mut redacted = all
+        .replace(&run, "[run-id]")
+        .replace(&drill_id, "[drill-id]");
+    for id in command_ids {
+        redacted = redacted.replace(&id, "[command-id]");
+    }
+    insta::assert_snapshot!(redacted);
+}
+
+/// The UUID-shaped words of `text` other than `known` (command ids).
+fn regex_like_uuids(text: &str, known: &[&str]) -> Vec<String> {
+    text.split(|c: char| !(c.is_ascii_hexdigit() || c == '-'))
+        .filter(|w| w.len() == 36 && w.matches('-').count() == 4 && !known.contains(w))
+        .map(str::to_owned)
+        .collect()
 }
