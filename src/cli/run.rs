@@ -257,7 +257,9 @@ pub fn error_exit(error: &Error) -> Exit {
             eprintln!("error: {error}");
             Exit::NotFound
         }
-        Error::Command(_) => {
+        // The run's state does not allow it (rolled back, its runbook no longer validates):
+        // a conflict with what the operator asked, not a bug in drbook.
+        Error::Command(_) | Error::NotResumable { .. } => {
             eprintln!("error: {error}");
             Exit::Conflict
         }
