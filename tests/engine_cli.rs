@@ -1064,3 +1064,41 @@ fn regex_like_uuids(text: &str, known: &[&str]) -> Vec<String> {
         .map(str::to_owned)
         .collect()
 }
+
+#[test]
+fn a_rolled_back_run_is_not_resumed_and_says_to_start_a_new_one() {
+    let h = Harness::new();
+    let mut args = DRILL_ARGS.to_vec();
+    args.push("--no-wait");
+    let run = h.run(&example("dr-drill.yaml"), &args).run_id();
+    decide(
+        &h,
+        "reject",
+        &run,
+        "sign_off",
+        &["--comment", "no", "--actor", "bob"],
+    );
+    h.resume(&run, &[]).expect(1, "failed");
+    let calls = h.calls().len();
+    // Compensation deleted the drill that `create_drill` made; `create_drill` is still
+    // recorded as done with the old job. Continuing would wait on that job and show a drill
+    // that no longer exists.
+    let again = h.resume(&run, &["--auto-approve", "--actor", "alice"]);
+    assert_eq!(again.code, 5, "{again:?}");
+    assert!(
+        again.stderr.contains("rolled back")
+            && again.stderr.contains("`wait_drill`")
+            && again.stderr.contains("start a new run"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(h.calls().len(), calls, "nothing was called");
+    assert_eq!(h.audit_of(&run, "run.resumed").len(), 1, "no new attempt");
+    assert_eq!(h.lock_holder("pg-web-0001"), None);
+    // A new run does the drill again.
+    h.run(
+        &example("dr-drill.yaml"),
+        &["--mode", "drill", "--auto-approve", "--actor", "dr-lead"],
+    )
+    .expect(0, "succeeded");
+}
