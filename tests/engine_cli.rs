@@ -371,7 +371,13 @@ fn a_killed_run_keeps_its_lock_and_its_resume_releases_it_at_the_end() {
         &["--mode", "drill", "--auto-approve", "--actor", "dr-lead"],
     );
     assert_eq!(refused.code, 5, "{refused:?}");
-    assert!(refused.stderr.contains(&first), "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains(&format!("help: run {first} releases it when it ends")),
+        "{}",
+        refused.stderr
+    );
 
     // Resuming keeps the lock (it is already ours) while it waits again.
     let resumed = h.spawn_json("resume", &[&first]);

@@ -251,6 +251,9 @@ pub fn error_exit(error: &Error) -> Exit {
         }
         Error::Locked { .. } | Error::InUse { .. } => {
             eprintln!("error: {error}");
+            if let Some(help) = miette::Diagnostic::help(error) {
+                eprintln!("  help: {help}");
+            }
             Exit::Conflict
         }
         Error::RunNotFound { .. } => {
