@@ -237,7 +237,7 @@ fn an_approver_not_listed_is_refused_with_the_list() {
         not_a_gate.stderr
     );
     let no_step = decide(&h, "approve", &run, "no_such_step", &["--actor", "alice"]);
-    assert_ne!(no_step.code, 0, "{no_step:?}");
+    assert_eq!(no_step.code, 5, "{no_step:?}");
     assert!(
         no_step.stderr.contains("no_such_step"),
         "{}",
@@ -371,7 +371,13 @@ fn a_killed_run_keeps_its_lock_and_its_resume_releases_it_at_the_end() {
         &["--mode", "drill", "--auto-approve", "--actor", "dr-lead"],
     );
     assert_eq!(refused.code, 5, "{refused:?}");
-    assert!(refused.stderr.contains(&first), "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains(&format!("help: run {first} releases it when it ends")),
+        "{}",
+        refused.stderr
+    );
 
     // Resuming keeps the lock (it is already ours) while it waits again.
     let resumed = h.spawn_json("resume", &[&first]);
@@ -576,6 +582,9 @@ fn resume_asks_for_the_secret_params_again_and_never_stores_them() {
     let h = Harness::new();
     let runbook = h.runbook("secret.yaml", WITH_SECRET);
     let token = format!("token={SECRET}");
+    let without = h.run(&runbook, &["--no-wait"]);
+    assert_eq!(without.code, 2, "{without:?}");
+    assert!(without.stderr.contains("token"), "{}", without.stderr);
     let waiting = h.run(&runbook, &["-p", &token, "--no-wait"]);
     waiting.expect(3, "waiting-approval");
     assert!(
@@ -974,4 +983,128 @@ steps:
     resumed.expect(1, "failed");
     assert_eq!(resumed.step("gate")["error_code"], "DRBOOK.REJECTED");
     assert_eq!(h.step(&run, "gate").attempts.len(), 1);
+}
+
+#[test]
+fn a_run_key_of_a_live_run_returns_that_run_and_its_live_status() {
+    let h = Harness::new();
+    let mut args = vec![example("dr-drill.yaml")];
+    args.extend(DRILL_ARGS.iter().map(|a| (*a).to_owned()));
+    args.extend(["--run-key".to_owned(), "live".to_owned()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let child = h.spawn_json("run", &args);
+    let run = h.wait_for_new_run(&[], LIMIT);
+    h.wait_for_status(&run, "waiting-approval", LIMIT);
+    let calls = h.calls().len();
+    let second = h.json("run", &args);
+    assert_eq!(second.run_id(), run);
+    assert_eq!(second.json["existing"], true);
+    second.expect(3, "waiting-approval");
+    assert_eq!(h.calls().len(), calls);
+    assert_eq!(
+        decide(&h, "approve", &run, "sign_off", &["--actor", "alice"]).code,
+        0
+    );
+    finish(child).expect(0, "succeeded");
+}
+
+/// The text a user reads: the summary on stdout of a drill stopped at its sign-off, of the same
+/// run returned by its run key, of an approval from a second process, and of the run's end
+/// after a rejection (run ids replaced).
+#[test]
+fn the_text_output_of_an_approval_round_trip_matches_its_snapshot() {
+    let h = Harness::new();
+    let text = |verb: &str, args: &[&str]| {
+        let output = h.command(verb, args).output().unwrap();
+        (
+            output.status.code().unwrap(),
+            String::from_utf8(output.stdout).unwrap(),
+            String::from_utf8(output.stderr).unwrap(),
+        )
+    };
+    let drill = example("dr-drill.yaml");
+    let mut args = vec![drill.as_str()];
+    args.extend_from_slice(DRILL_ARGS);
+    args.extend(["--no-wait", "--run-key", "q3", "--poll-interval", "50ms"]);
+    let (code, waiting, stderr) = text("run", &args);
+    assert_eq!(code, 3, "{stderr}");
+    let run = h.wait_for_run(LIMIT);
+    assert!(
+        stderr.contains(&format!("it continues with `drbook resume {run}`")),
+        "{stderr}"
+    );
+    let (code, again, stderr) = text("run", &args);
+    assert_eq!(code, 3, "{stderr}");
+    assert!(!stderr.contains("it continues with"), "{stderr}");
+    let (code, queued, _) = text(
+        "reject",
+        &[&run, "sign_off", "--comment", "wrong VPC", "--actor", "bob"],
+    );
+    assert_eq!(code, 0);
+    let (code, ended, _) = text("resume", &[&run, "--poll-interval", "50ms"]);
+    assert_eq!(code, 1);
+    let all = format!(
+        "$ drbook run dr-drill.yaml --no-wait --run-key q3\n{waiting}\n\
+         $ drbook run dr-drill.yaml --no-wait --run-key q3\n{again}\n\
+         $ drbook reject RUN sign_off --comment 'wrong VPC' --actor bob\n{queued}\n\
+         $ drbook resume RUN\n{ended}"
+    );
+    let drill_id = h.step(&run, "wait_drill").outputs.unwrap()["drill_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let command_ids = regex_like_uuids(&all, &[&run, &drill_id]);
+    let mut redacted = all
+        .replace(&run, "[run-id]")
+        .replace(&drill_id, "[drill-id]");
+    for id in command_ids {
+        redacted = redacted.replace(&id, "[command-id]");
+    }
+    insta::assert_snapshot!(redacted);
+}
+
+/// The UUID-shaped words of `text` other than `known` (command ids).
+fn regex_like_uuids(text: &str, known: &[&str]) -> Vec<String> {
+    text.split(|c: char| !(c.is_ascii_hexdigit() || c == '-'))
+        .filter(|w| w.len() == 36 && w.matches('-').count() == 4 && !known.contains(w))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn a_rolled_back_run_is_not_resumed_and_says_to_start_a_new_one() {
+    let h = Harness::new();
+    let mut args = DRILL_ARGS.to_vec();
+    args.push("--no-wait");
+    let run = h.run(&example("dr-drill.yaml"), &args).run_id();
+    decide(
+        &h,
+        "reject",
+        &run,
+        "sign_off",
+        &["--comment", "no", "--actor", "bob"],
+    );
+    h.resume(&run, &[]).expect(1, "failed");
+    let calls = h.calls().len();
+    // Compensation deleted the drill that `create_drill` made; `create_drill` is still
+    // recorded as done with the old job. Continuing would wait on that job and show a drill
+    // that no longer exists.
+    let again = h.resume(&run, &["--auto-approve", "--actor", "alice"]);
+    assert_eq!(again.code, 5, "{again:?}");
+    assert!(
+        again.stderr.contains("rolled back")
+            && again.stderr.contains("`wait_drill`")
+            && again.stderr.contains("start a new run"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(h.calls().len(), calls, "nothing was called");
+    assert_eq!(h.audit_of(&run, "run.resumed").len(), 1, "no new attempt");
+    assert_eq!(h.lock_holder("pg-web-0001"), None);
+    // A new run does the drill again.
+    h.run(
+        &example("dr-drill.yaml"),
+        &["--mode", "drill", "--auto-approve", "--actor", "dr-lead"],
+    )
+    .expect(0, "succeeded");
 }

@@ -251,13 +251,18 @@ pub fn error_exit(error: &Error) -> Exit {
         }
         Error::Locked { .. } | Error::InUse { .. } => {
             eprintln!("error: {error}");
+            if let Some(help) = miette::Diagnostic::help(error) {
+                eprintln!("  help: {help}");
+            }
             Exit::Conflict
         }
         Error::RunNotFound { .. } => {
             eprintln!("error: {error}");
             Exit::NotFound
         }
-        Error::Command(_) => {
+        // The run's state does not allow it (rolled back, its runbook no longer validates):
+        // a conflict with what the operator asked, not a bug in drbook.
+        Error::Command(_) | Error::NotResumable { .. } => {
             eprintln!("error: {error}");
             Exit::Conflict
         }
@@ -344,13 +349,20 @@ pub fn report(outcome: &RunOutcome, output: Output, verb: &str) -> anyhow::Resul
                 text.push('\n');
             }
             for waiting in &snapshot.waiting_approvals {
+                let approvers = if waiting.approvers.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (approvers: {})", waiting.approvers.join(", "))
+                };
                 text.push_str(&format!(
-                    "waiting for approval of `{}`: drbook approve {} {} --comment ... (then `drbook resume {}` if no process drives the run)\n",
+                    "waiting for approval of `{}`{approvers}: drbook approve {} {} --comment ... (then `drbook resume {}` if no process drives the run)\n",
                     waiting.step, outcome.run_id, waiting.step, outcome.run_id
                 ));
             }
             print(&text)?;
-            if outcome.status == RunStatus::WaitingApproval && verb == "run" {
+            // Not for a run returned by its run key: another process may be driving it, and
+            // the lines above already say when a resume is needed.
+            if outcome.status == RunStatus::WaitingApproval && verb == "run" && !outcome.existing {
                 eprintln!(
                     "the run waits for an approval; it continues with `drbook resume {}`",
                     outcome.run_id

@@ -29,7 +29,7 @@ pub enum Error {
     #[diagnostic(
         code(drbook::engine::locked),
         help(
-            "wait for run {holder} to finish (`drbook status {holder}`), or resume it; if it will never resume, break the lock"
+            "run {holder} releases it when it ends: wait for it, or `drbook resume {holder}` if its process died"
         )
     )]
     Locked { name: String, holder: String },

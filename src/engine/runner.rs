@@ -325,8 +325,9 @@ pub async fn start(request: RunRequest) -> Result<RunOutcome, Error> {
 }
 
 /// Continues a run that was killed, stopped to wait for an approval, or failed. Completed steps
-/// keep their outputs; a failed run's failed, cancelled, skipped and compensated steps run
-/// again; the resume counts as a new attempt of the same run.
+/// keep their outputs; a failed run's failed, cancelled and skipped steps run again; the resume
+/// counts as a new attempt of the same run. A run that ended rolled back (compensation undid
+/// some of its steps) is refused with [`Error::NotResumable`]: start a new run instead.
 pub async fn resume(request: ResumeRequest) -> Result<RunOutcome, Error> {
     let data_dir = request.data_dir.clone();
     let run_id = request.run_id;
@@ -371,6 +372,9 @@ pub async fn resume(request: ResumeRequest) -> Result<RunOutcome, Error> {
         });
     }
 
+    if run.status.is_terminal() {
+        refuse_rolled_back(&run, &records)?;
+    }
     let mut batch = Batch::new();
     if run.status.is_terminal() {
         for change in retry_failed(&runbook, &mut records) {
@@ -609,6 +613,35 @@ fn stored_params(
     }
     values.extend(secrets);
     Ok(ParamValues::from_values(runbook, values)?)
+}
+
+/// A run that ended after compensation undid some of its steps cannot continue: an undo (e.g.
+/// deleting a drill, hung on the step that learnt its id) reverses what earlier steps did (the
+/// drill's creation), and those steps are recorded as completed with outputs that name things
+/// that no longer exist. Re-running only the undone steps would wait on stale jobs and act on
+/// deleted resources, so the resume is refused and the operator starts a new run.
+fn refuse_rolled_back(run: &RunRecord, records: &[StepRecord]) -> Result<(), Error> {
+    let mut undone: Vec<&str> = records
+        .iter()
+        .filter(|r| r.status == StepStatus::Compensated)
+        .map(|r| r.step_id.as_str())
+        .collect();
+    undone.dedup();
+    if undone.is_empty() {
+        return Ok(());
+    }
+    Err(Error::NotResumable {
+        run_id: run.run_id.to_string(),
+        reason: format!(
+            "it was rolled back: compensation undid {}, so the outputs of its completed steps no longer describe the world; start a new run (`drbook run {}`)",
+            undone
+                .iter()
+                .map(|s| format!("`{s}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            run.runbook_path
+        ),
+    })
 }
 
 enum Change {
