@@ -239,8 +239,4 @@ fn plan_reports_missing_and_invalid_runbooks() {
         ])
         .assert()
         .code(64);
-    drbook()
-        .args(["plan", "runbooks/dr-drill.yaml", "--mode", "banana"])
-        .assert()
-        .code(64);
 }
