@@ -3,14 +3,22 @@
 //! `mod.rs` parses the command line and dispatches; each verb lives in its own file and returns
 //! an [`Exit`]. Data goes to stdout, diagnostics and messages to stderr.
 
+pub mod abort;
 pub mod actions;
 pub mod approve;
 pub mod exit;
+pub mod logging;
 pub mod output;
 pub mod plan;
+pub mod progress;
+pub mod rerun;
 pub mod resume;
 pub mod run;
+pub mod runs;
 pub mod schema;
+pub mod show;
+pub mod skip;
+pub mod status;
 pub mod validate;
 
 pub mod emulator;
@@ -27,6 +35,8 @@ pub use exit::Exit;
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    logging: logging::LogArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -47,6 +57,19 @@ enum Command {
     Approve(approve::Args),
     /// Reject a run's approval step; the step fails with the comment as reason.
     Reject(approve::Args),
+    /// Show a run's steps and their states (pending, running, waiting-job, waiting-approval,
+    /// retrying, done, failed, skipped, ...); `--watch` follows it live.
+    Status(status::Args),
+    /// List runs (filters: runbook, status, since).
+    Runs(runs::Args),
+    /// Show a run's steps in detail: inputs (secrets redacted), outputs, attempts, times.
+    Show(show::Args),
+    /// Run a finished run again from a step, keeping the outputs of the steps before it.
+    Rerun(rerun::Args),
+    /// Skip a step of a run; the steps that need it go on.
+    Skip(skip::Args),
+    /// Abort a run: stop it and compensate its completed steps.
+    Abort(abort::Args),
     /// Run the local SDRS emulator until Ctrl-C.
     Emulator(emulator::Args),
 }
@@ -68,6 +91,7 @@ pub fn main() -> ExitCode {
             return exit.into();
         }
     };
+    logging::init(&cli.logging);
     let result = match cli.command {
         Command::Validate(args) => validate::run(args),
         Command::Plan(args) => plan::run(args),
@@ -77,6 +101,12 @@ pub fn main() -> ExitCode {
         Command::Resume(args) => resume::run(args),
         Command::Approve(args) => approve::run(args, crate::engine::Verb::Approve),
         Command::Reject(args) => approve::run(args, crate::engine::Verb::Reject),
+        Command::Status(args) => status::run(args),
+        Command::Runs(args) => runs::run(args),
+        Command::Show(args) => show::run(args),
+        Command::Rerun(args) => rerun::run(args),
+        Command::Skip(args) => skip::run(args),
+        Command::Abort(args) => abort::run(args),
         Command::Emulator(args) => emulator::run(args).map(|()| Exit::Success),
     };
     match result {

@@ -162,7 +162,8 @@ fn parse_mode(text: &str) -> Result<Mode, String> {
     text.parse()
 }
 
-/// Prints progress lines on stderr.
+/// Prints progress lines on stderr (callers that know the run id use `progress::Progress`,
+/// which adds the live bar).
 pub fn observer() -> engine::Observer {
     Arc::new(|notice: &Notice| {
         let time = jiff::Zoned::now().strftime("%H:%M:%S");
@@ -201,9 +202,15 @@ async fn run_async(args: Args) -> anyhow::Result<Exit> {
     request.deadline = args.deadline;
     request.wait_for_approval = !args.no_wait;
     request.auto_approve = args.auto_approve;
-    request.observer = Some(observer());
     request.tuning = tuning;
+    // The run's id is chosen here so that the progress display can follow its snapshot.
+    let run_id = crate::store::RunId::new();
+    request.run_id = Some(run_id);
+    let progress = super::progress::Progress::new();
+    request.observer = Some(progress.observer());
+    let follower = super::progress::Follower::start(progress, request.data_dir.clone(), run_id);
     let result = engine::start(request).await;
+    follower.stop().await;
     if let Some(emulator) = emulator {
         emulator.shutdown().await;
     }
@@ -233,11 +240,11 @@ pub fn error_exit(error: &Error) -> Exit {
             eprintln!("error: {error}");
             Exit::Invalid
         }
-        Error::Locked { .. } | Error::InUse { .. } => {
+        Error::Locked { .. } | Error::InUse { .. } | Error::NotDriven { .. } => {
             eprintln!("error: {error}");
             Exit::Conflict
         }
-        Error::RunNotFound { .. } => {
+        Error::RunNotFound { .. } | Error::StepNotFound { .. } => {
             eprintln!("error: {error}");
             Exit::NotFound
         }
