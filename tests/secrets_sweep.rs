@@ -1,8 +1,9 @@
 //! The no-secrets sweep: a full run on the emulator with a `secret: true` param (rendered into
 //! an SDRS request body, a log message and an approval message), the emulator's AK/SK in the
-//! environment, debug logs as JSON, then every operator verb's output. Afterwards no file under
-//! the data directory (run databases, snapshots, inbox and replies, locks, run keys, the audit
-//! log), no captured stdout/stderr and no report holds the AK, the SK or the secret value.
+//! environment, debug logs as JSON, then every operator verb's output and the run's report in
+//! HTML, Markdown and JSON. Afterwards no file under the data directory (run databases,
+//! snapshots, inbox and replies, locks, run keys, the audit log), no captured stdout/stderr and no
+//! report holds the AK, the SK or the secret value.
 
 #![allow(clippy::expect_used, clippy::unwrap_used, reason = "tests")]
 
@@ -100,13 +101,25 @@ fn captured(label: &str, output: &Output) -> Vec<(String, Vec<u8>)> {
     ]
 }
 
-/// The report outputs (html, md, json) of a run.
-///
-/// REPORTS: `drbook report` is not on main yet when this sweep was written. Once it is, render
-/// the run's report in every format here (e.g. `drbook report RUN --format html|md|json`) and
-/// return their bytes, so the sweep covers them like every other output.
-fn report_outputs(_h: &Harness, _run: &str) -> Vec<(String, Vec<u8>)> {
-    Vec::new()
+/// The run's report in every format `drbook report` writes (HTML, Markdown, JSON).
+fn report_outputs(h: &Harness, run: &str) -> Vec<(String, Vec<u8>)> {
+    ["html", "md", "json"]
+        .into_iter()
+        .map(|format| {
+            let output = h
+                .command("report", &[run, "--format", format])
+                .output()
+                .unwrap();
+            assert_eq!(
+                output.status.code(),
+                Some(0),
+                "report --format {format}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            assert!(output.stdout.len() > 100, "an empty {format} report");
+            (format!("report {format}"), output.stdout)
+        })
+        .collect()
 }
 
 #[test]

@@ -6,15 +6,19 @@
 pub mod abort;
 pub mod actions;
 pub mod approve;
+pub mod audit;
 pub mod exit;
 pub mod logging;
 pub mod output;
 pub mod plan;
 pub mod progress;
+pub mod report;
 pub mod rerun;
 pub mod resume;
 pub mod run;
 pub mod runs;
+pub mod scheduler;
+pub mod schedules;
 pub mod schema;
 pub mod show;
 pub mod skip;
@@ -72,6 +76,14 @@ enum Command {
     Abort(abort::Args),
     /// Run the local SDRS emulator until Ctrl-C.
     Emulator(emulator::Args),
+    /// Fire scheduled rehearsals from a schedule file until SIGTERM or Ctrl-C.
+    Scheduler(scheduler::Args),
+    /// List schedules with their next run, last run and result, and missed slots.
+    Schedules(schedules::Args),
+    /// Write the report of a run: HTML, Markdown or JSON.
+    Report(report::Args),
+    /// Verify or export the tamper-evident audit log.
+    Audit(audit::Args),
 }
 
 /// Entry point of the `drbook` binary.
@@ -91,7 +103,12 @@ pub fn main() -> ExitCode {
             return exit.into();
         }
     };
-    logging::init(&cli.logging);
+    // The scheduler is a long-lived service with its own log defaults (`DRBOOK_LOG`, `info`).
+    if matches!(cli.command, Command::Scheduler(_)) {
+        scheduler::init_logging(cli.logging.log_format);
+    } else {
+        logging::init(&cli.logging);
+    }
     let result = match cli.command {
         Command::Validate(args) => validate::run(args),
         Command::Plan(args) => plan::run(args),
@@ -108,6 +125,10 @@ pub fn main() -> ExitCode {
         Command::Skip(args) => skip::run(args),
         Command::Abort(args) => abort::run(args),
         Command::Emulator(args) => emulator::run(args).map(|()| Exit::Success),
+        Command::Scheduler(args) => scheduler::run(args),
+        Command::Schedules(args) => schedules::run(args),
+        Command::Report(args) => report::run(args),
+        Command::Audit(args) => audit::run(args),
     };
     match result {
         Ok(exit) => exit.into(),

@@ -1182,6 +1182,18 @@ impl RunState {
                 last.message = Some(failure.message.clone());
             }
         }
+        self.forget_waited_job(id, track);
+    }
+
+    /// A job wait shows the job it polls only while it waits: a record's `job_id` names the job
+    /// an operation returned (reports list those), not one a wait step polled.
+    fn forget_waited_job(&mut self, id: UnitId, track: Track) {
+        if track == Track::Forward
+            && matches!(self.plan_of(id, track), Some(ActionPlan::JobWait(_)))
+            && let Some(unit) = self.unit_mut(id)
+        {
+            unit.record.job_id = None;
+        }
     }
 
     /// Starts (or restarts) one attempt of a unit's action.
@@ -1930,6 +1942,7 @@ impl RunState {
         if let Some(unit) = self.unit_mut(id) {
             mark_operator_skip(&mut unit.record, &command.actor, &reason, now);
         }
+        self.forget_waited_job(id, Track::Forward);
         self.touch(id);
         let key = self.key(id).to_string();
         self.history(
