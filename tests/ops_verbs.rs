@@ -227,6 +227,23 @@ fn a_run_stopped_at_an_approval_reports_waiting_with_exit_3() {
     assert_eq!(step_status(&status.json, "after"), "pending");
     let runs = json(&h, "runs", &["--status", "waiting-approval"]);
     assert_eq!(runs.json.as_array().unwrap().len(), 1);
+
+    // approve has the same JSON shape as skip: nobody drives the run, so it is queued.
+    let approved = json(&h, "approve", &[&id, "gate", "--comment", "go"]);
+    assert_eq!(approved.code, 0, "{}", approved.stderr);
+    assert_eq!(approved.json["verb"], "approve");
+    assert_eq!(approved.json["accepted"], true);
+    assert_eq!(approved.json["queued"], true);
+    h.resume(&id, &[]).expect(0, "succeeded");
+    assert_eq!(
+        verbs(&h, &id),
+        [(
+            "tester".into(),
+            "approve".into(),
+            Some("gate".into()),
+            Some("go".into())
+        )]
+    );
 }
 
 #[test]
@@ -571,4 +588,76 @@ fn abort_of_a_stopped_run_drives_its_compensation() {
     // The lock was released: the same runbook runs again.
     h.run(&runbook, &["--no-wait"])
         .expect(3, "waiting-approval");
+}
+
+#[test]
+fn a_retrying_step_shows_its_next_attempt_and_can_be_skipped_while_it_waits() {
+    let h = Harness::new();
+    let runbook = h.runbook(
+        "retrying.yaml",
+        r#"
+name: retrying
+steps:
+  - id: look
+    action: sdrs.protection_group.show
+    with: { server_group_id: pg-web-0001 }
+    retry:
+      max_attempts: 5
+      backoff: { kind: constant, initial: 10m }
+      retry_on: [SDRS.0209]
+  - id: after
+    action: log
+    needs: [look]
+    with: { message: "went on" }
+"#,
+    );
+    h.fault(
+        "show_protection_group",
+        drbook::emulator::FaultAction::Error {
+            http_status: 400,
+            code: "SDRS.0209".into(),
+            message: Some("injected".into()),
+        },
+        Some(1),
+    );
+    let child = h.spawn(
+        "run",
+        &[&runbook, "--poll-interval", "50ms", "--output", "json"],
+    );
+    let id = h.wait_for_run(LIMIT);
+    let started = std::time::Instant::now();
+    let status = loop {
+        let status = json(&h, "status", &[&id]);
+        if status.json["steps"][0]["status"] == "retrying" {
+            break status;
+        }
+        assert!(started.elapsed() < LIMIT, "{}", status.stdout);
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.json["steps"][0]["error_code"], "SDRS.0209");
+    let next: jiff::Timestamp = status.json["steps"][0]["next_attempt_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(next > jiff::Timestamp::now());
+    let text = h.command("status", &[&id]).output().unwrap();
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(text.contains("retrying: look (next "), "{text}");
+    assert!(text.contains("next attempt "), "{text}");
+
+    // `show` of a live run falls back to its snapshot and says so.
+    let shown = json(&h, "show", &[&id, "look"]);
+    assert_eq!(shown.code, 0, "{}", shown.stderr);
+    assert_eq!(shown.json["live"], true);
+    assert_eq!(shown.json["steps"][0]["status"], "retrying");
+
+    let skipped = json(&h, "skip", &[&id, "look", "--reason", "checked by hand"]);
+    assert_eq!(skipped.code, 0, "{}", skipped.stderr);
+    let ended = finish(child);
+    ended.expect(0, "succeeded");
+    assert_eq!(ended.step_status("look"), "skipped");
+    assert_eq!(ended.step_status("after"), "succeeded");
+    // The retry was never sent.
+    assert_eq!(h.calls_to("show_protection_group"), 1);
 }

@@ -6,7 +6,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use serde_json::json;
+
 use super::exit::Exit;
+use super::output::{Output, print_json};
 use super::run::{error_exit, parse_duration};
 use crate::engine::{self, CommandReceipt, OperatorCommand, Verb};
 use crate::store::{DataDir, RunId};
@@ -32,6 +35,10 @@ pub struct Args {
     /// How long to wait for the driving process to confirm.
     #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
     wait: Duration,
+    /// `text` or `json` (`{"verb", "run_id", "step", "accepted", "queued", "message"}`, as
+    /// `drbook skip` prints it).
+    #[arg(long, value_enum, default_value = "text")]
+    output: Output,
 }
 
 pub fn run(args: Args, verb: Verb) -> anyhow::Result<Exit> {
@@ -56,6 +63,31 @@ pub fn run(args: Args, verb: Verb) -> anyhow::Result<Exit> {
         comment,
         issued_at: jiff::Timestamp::now(),
     };
+    if args.output == Output::Json {
+        let (accepted, queued, message) =
+            match engine::send_command(&data_dir, run_id, &command, args.wait) {
+                Ok(CommandReceipt::Answered(reply)) => (reply.accepted, false, reply.message),
+                Ok(CommandReceipt::Queued { id }) => (
+                    true,
+                    true,
+                    format!("queued ({id}): applied when a drbook process drives run {run_id}"),
+                ),
+                Err(error) => return Ok(error_exit(&error)),
+            };
+        print_json(&json!({
+            "verb": verb.as_str(),
+            "run_id": run_id,
+            "step": args.step,
+            "accepted": accepted,
+            "queued": queued,
+            "message": message,
+        }))?;
+        return Ok(if accepted {
+            Exit::Success
+        } else {
+            Exit::Conflict
+        });
+    }
     match engine::send_command(&data_dir, run_id, &command, args.wait) {
         Ok(CommandReceipt::Answered(reply)) if reply.accepted => {
             println!("{}", reply.message);
