@@ -177,3 +177,40 @@ steps:
     let stderr = String::from_utf8(watch.stderr).unwrap();
     assert!(stderr.contains("no drbook process drives run"), "{stderr}");
 }
+
+#[test]
+fn a_killed_run_is_read_from_its_database_and_resumes_on_its_job() {
+    let h = Harness::with(Config {
+        job_latency: Duration::from_secs(2),
+        ..Config::default()
+    });
+    let runbook = h.runbook("slow.yaml", SLOW_JOB);
+    let mut child = h.spawn("run", &[&runbook, "--poll-interval", "50ms"]);
+    let id = h.wait_for_run(LIMIT);
+    let live = wait_for(&h, &id, |s| {
+        s["steps"]
+            .as_array()
+            .is_some_and(|steps| steps.iter().any(|st| st["status"] == "waiting-job"))
+    });
+    let job = live["steps"][1]["job_id"].as_str().unwrap().to_owned();
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // Nobody drives it now: status comes from the database, which still has the wait.
+    let status = h.json("status", &[&id]);
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    assert_eq!(status.json["live"], false);
+    assert_eq!(status.json["status"], "running");
+    assert_eq!(status.json["steps"][1]["status"], "waiting-job");
+    assert_eq!(status.json["steps"][1]["job_id"], job.as_str());
+    let text = h.command("status", &[&id]).output().unwrap();
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(text.contains("no drbook process drives this run"), "{text}");
+    let runs = h.json("runs", &[]);
+    assert_eq!(runs.json[0]["live"], false);
+
+    // The resume polls the same job (no second stop) and finishes.
+    let resumed = h.resume(&id, &[]);
+    resumed.expect(0, "succeeded");
+    assert_eq!(h.calls_to("batch_stop_servers"), 1);
+}

@@ -237,12 +237,15 @@ fn a_run_stopped_at_an_approval_reports_waiting_with_exit_3() {
     h.resume(&id, &[]).expect(0, "succeeded");
     assert_eq!(
         verbs(&h, &id),
-        [(
-            "tester".into(),
-            "approve".into(),
-            Some("gate".into()),
-            Some("go".into())
-        )]
+        [
+            (
+                "tester".into(),
+                "approve".into(),
+                Some("gate".into()),
+                Some("go".into())
+            ),
+            ("tester".into(), "resume".into(), None, None),
+        ]
     );
 }
 
@@ -364,12 +367,15 @@ steps:
     assert_eq!(resumed.step_status("after"), "succeeded");
     assert_eq!(
         verbs(&h, &id),
-        [(
-            "tester".into(),
-            "skip".into(),
-            Some("flaky".into()),
-            Some("known false alarm".into())
-        )]
+        [
+            (
+                "tester".into(),
+                "skip".into(),
+                Some("flaky".into()),
+                Some("known false alarm".into())
+            ),
+            ("tester".into(), "resume".into(), None, None),
+        ]
     );
 }
 
@@ -461,12 +467,15 @@ steps:
     assert_eq!(h.step(&id, "note").status, StepStatus::Succeeded);
     assert_eq!(
         verbs(&h, &id),
-        [(
-            "tester".into(),
-            "rerun".into(),
-            Some("check".into()),
-            Some("re-verify after the fix".into())
-        )]
+        [
+            ("tester".into(), "resume".into(), None, None),
+            (
+                "tester".into(),
+                "rerun".into(),
+                Some("check".into()),
+                Some("re-verify after the fix".into())
+            ),
+        ]
     );
     let history = json(&h, "show", &[&id, "check"]);
     assert!(

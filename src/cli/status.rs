@@ -153,7 +153,7 @@ fn watch(data_dir: &DataDir, run_id: RunId, mut view: View, args: &Args) -> anyh
                     map.remove("updated_at");
                 }
                 if last_json.as_ref() != Some(&json) {
-                    println!("{}", serde_json::to_string(&view.to_json()?)?);
+                    print(&format!("{}\n", serde_json::to_string(&view.to_json()?)?))?;
                     last_json = Some(json);
                 }
             }

@@ -387,7 +387,11 @@ pub async fn resume(request: ResumeRequest) -> Result<RunOutcome, Error> {
     let now = Timestamp::now();
 
     match &request.action {
-        ResumeAction::Continue => {}
+        ResumeAction::Continue => {
+            audit
+                .append(verb_event(&request.actor, run_id, "resume", None, None))
+                .await?;
+        }
         ResumeAction::RerunFrom { step, reason } => {
             if !run.status.is_terminal() {
                 return Err(Error::Command(format!(
