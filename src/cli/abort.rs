@@ -88,7 +88,9 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         comment: Some(reason.clone()),
         issued_at: jiff::Timestamp::now(),
     };
-    match engine::send_command(&data_dir, run_id, &command, args.wait) {
+    let sent = engine::send_command(&data_dir, run_id, &command, args.wait)
+        .map(|receipt| late_reply(&data_dir, run_id, receipt));
+    match sent {
         Ok(CommandReceipt::Answered(reply)) if reply.accepted => {
             eprintln!("{}", reply.message);
             if args.no_wait {
@@ -175,4 +177,15 @@ fn drive(
             Err(error) => Ok(error_exit(&error)),
         }
     })
+}
+
+/// A reply that landed just after `--wait` ran out still counts as the answer.
+fn late_reply(data_dir: &DataDir, run_id: RunId, receipt: CommandReceipt) -> CommandReceipt {
+    match receipt {
+        CommandReceipt::Queued { id } => match engine::inbox::read_reply(data_dir, run_id, &id) {
+            Some(reply) => CommandReceipt::Answered(reply),
+            None => CommandReceipt::Queued { id },
+        },
+        answered => answered,
+    }
 }

@@ -162,8 +162,7 @@ fn parse_mode(text: &str) -> Result<Mode, String> {
     text.parse()
 }
 
-/// Prints progress lines on stderr (callers that know the run id use `progress::Progress`,
-/// which adds the live bar).
+/// Prints progress lines on stderr.
 pub fn observer() -> engine::Observer {
     Arc::new(|notice: &Notice| {
         let time = jiff::Zoned::now().strftime("%H:%M:%S");
