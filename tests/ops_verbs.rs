@@ -670,3 +670,54 @@ steps:
     // The retry was never sent.
     assert_eq!(h.calls_to("show_protection_group"), 1);
 }
+
+#[test]
+fn a_step_with_a_mutating_call_in_flight_is_not_skipped_and_an_abort_waits_for_its_answer() {
+    let h = Harness::new();
+    // The stop call is held for a few seconds before the emulator applies it.
+    h.fault(
+        "batch_stop_servers",
+        drbook::emulator::FaultAction::Latency {
+            duration: Duration::from_secs(4),
+        },
+        Some(1),
+    );
+    let runbook = h.runbook("abortable.yaml", ABORTABLE);
+    let child = h.spawn(
+        "run",
+        &[&runbook, "--poll-interval", "50ms", "--output", "json"],
+    );
+    let id = h.wait_for_run(LIMIT);
+    let started = std::time::Instant::now();
+    loop {
+        let status = json(&h, "status", &[&id]);
+        if status.json["live"] == true && step_status(&status.json, "stop_app") == "running" {
+            break;
+        }
+        assert!(started.elapsed() < LIMIT, "{}", status.stdout);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let refused = json(&h, "skip", &[&id, "stop_app", "--reason", "not needed"]);
+    assert_eq!(refused.code, 5, "{}", refused.stderr);
+    assert!(
+        refused.json["message"]
+            .as_str()
+            .unwrap()
+            .contains("mutating call in flight"),
+        "{}",
+        refused.stdout
+    );
+
+    let aborted = json(&h, "abort", &[&id, "--reason", "wrong group"]);
+    assert_eq!(aborted.code, 0, "{}\n{}", aborted.stdout, aborted.stderr);
+    let ended = finish(child);
+    ended.expect(1, "aborted");
+    // The stop was applied after the abort, so it was undone; nothing after it started.
+    assert_eq!(ended.step_status("stop_app"), "compensated");
+    assert_eq!(ended.step_status("wait_stop"), "cancelled");
+    assert_eq!(ended.step_status("gate"), "cancelled");
+    assert_eq!(h.calls_to("batch_stop_servers"), 1);
+    assert_eq!(h.calls_to("batch_start_servers"), 1);
+    assert_eq!(h.server("ecs-app-01"), "ACTIVE");
+}
