@@ -211,6 +211,14 @@ fn status_runs_and_show_describe_a_finished_drill() {
     assert_eq!(json(&h, "status", &[&unknown]).code, 4);
     assert_eq!(json(&h, "show", &[&unknown]).code, 4);
     assert_eq!(json(&h, "status", &["not-a-run"]).code, 4);
+    for verb in [
+        vec!["abort", unknown.as_str(), "--reason", "x"],
+        vec!["rerun", unknown.as_str(), "--from", "a", "--reason", "x"],
+        vec!["skip", unknown.as_str(), "a", "--reason", "x"],
+    ] {
+        let (verb, args) = verb.split_first().unwrap();
+        assert_eq!(json(&h, verb, args).code, 4, "{verb}");
+    }
 }
 
 #[test]

@@ -149,12 +149,20 @@ fn drive(
     actor: String,
     reason: String,
 ) -> anyhow::Result<Exit> {
+    // Refuse what the engine would refuse before asking for credentials and a connection.
+    let view = match read_view(&data_dir, run_id) {
+        Ok(view) => view,
+        Err(error) => return Ok(error_exit(&error)),
+    };
+    if view.snapshot.status.is_terminal() {
+        return Ok(error_exit(&Error::Command(format!(
+            "run {run_id} has ended ({}); there is nothing to abort",
+            view.snapshot.status_name()
+        ))));
+    }
+    let dry_run = view.snapshot.dry_run;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let dry_run = engine::read_status(&data_dir, run_id)
-            .ok()
-            .flatten()
-            .is_some_and(|s| s.dry_run);
         let (connection, emulator, tuning) = connect(&args.connection, dry_run).await?;
         let mut request = ResumeRequest::new(run_id, data_dir.clone(), connection);
         request.action = ResumeAction::Abort { reason };

@@ -11,8 +11,8 @@ use super::exit::Exit;
 use super::output::Output;
 use super::progress::{Follower, Progress};
 use super::run::{ConnectionArgs, connect, error_exit, report};
-use super::status::parse_run;
-use crate::engine::{self, ResumeAction, ResumeRequest};
+use super::status::{parse_run, read_view};
+use crate::engine::{self, Error, ResumeAction, ResumeRequest};
 use crate::store::DataDir;
 
 /// Arguments of `drbook rerun`.
@@ -61,13 +61,21 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         eprintln!("error: `drbook rerun` needs `--reason` saying why");
         return Ok(Exit::Usage);
     }
+    let data_dir = DataDir::from_arg(args.data_dir.clone())?;
+    // Refuse what the engine would refuse before asking for credentials and a connection.
+    let view = match read_view(&data_dir, run_id) {
+        Ok(view) => view,
+        Err(error) => return Ok(error_exit(&error)),
+    };
+    if !view.snapshot.status.is_terminal() {
+        return Ok(error_exit(&Error::Command(format!(
+            "run {run_id} is {}; `rerun --from` needs a finished run (resume or abort it first)",
+            view.snapshot.status_name()
+        ))));
+    }
+    let dry_run = view.snapshot.dry_run;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let data_dir = DataDir::from_arg(args.data_dir.clone())?;
-        let dry_run = engine::read_status(&data_dir, run_id)
-            .ok()
-            .flatten()
-            .is_some_and(|s| s.dry_run);
         let (connection, emulator, tuning) = connect(&args.connection, dry_run).await?;
         let mut request = ResumeRequest::new(run_id, data_dir.clone(), connection);
         request.action = ResumeAction::RerunFrom {
