@@ -12,7 +12,7 @@ mod report_support;
 
 use assert_cmd::Command;
 use drbook::store::{DataDir, SledStore};
-use report_support::{SignOff, write_drill_run};
+use report_support::{SignOff, run_real_drill, write_drill_run};
 use serde_json::Value;
 
 fn drbook() -> Command {
@@ -196,22 +196,7 @@ fn a_tampered_audit_log_shows_as_broken_in_the_report() {
 fn the_report_of_a_real_drill_run_names_its_approver_jobs_rto_and_audit_chain() {
     let temp = tempfile::tempdir().unwrap();
     let data_dir = temp.path().join("data");
-    let run = assert_cmd::cargo::cargo_bin_cmd!("drbook")
-        .args([
-            "run",
-            "runbooks/dr-drill.yaml",
-            "--mode",
-            "drill",
-            "--emulator",
-        ])
-        .args(["--auto-approve", "--actor", "dr-lead", "--output", "json"])
-        .arg("--data-dir")
-        .arg(&data_dir)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .assert()
-        .code(0);
-    let summary: Value = serde_json::from_slice(&run.get_output().stdout).unwrap();
-    let run_id = summary["run_id"].as_str().unwrap().to_owned();
+    let run_id = run_real_drill(&data_dir);
 
     let report = assert_cmd::cargo::cargo_bin_cmd!("drbook")
         .args(["report", "latest", "--format", "json", "--data-dir"])

@@ -12,9 +12,13 @@
     reason = "in tests a panic is a test failure"
 )]
 
+mod report_support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use report_support::run_real_drill;
 
 const WIDTH: u32 = 1400;
 const HEIGHT: u32 = 1800;
@@ -141,25 +145,7 @@ fn the_drill_report_renders_in_headless_chromium() {
     };
     let temp = tempfile::tempdir().unwrap();
     let data_dir = temp.path().join("data");
-    // A real drill: the binary runs the repository's drill runbook on its in-process emulator,
-    // the sign-off approved by `--auto-approve` as dr-lead.
-    let run = assert_cmd::cargo::cargo_bin_cmd!("drbook")
-        .args([
-            "run",
-            "runbooks/dr-drill.yaml",
-            "--mode",
-            "drill",
-            "--emulator",
-        ])
-        .args(["--auto-approve", "--actor", "dr-lead", "--output", "json"])
-        .arg("--data-dir")
-        .arg(&data_dir)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .assert()
-        .code(0);
-    let summary: serde_json::Value = serde_json::from_slice(&run.get_output().stdout).unwrap();
-    assert_eq!(summary["status"], "succeeded", "{summary}");
-    let run_id = summary["run_id"].as_str().unwrap().to_owned();
+    let run_id = run_real_drill(&data_dir);
 
     let out_dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .parent()

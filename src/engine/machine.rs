@@ -336,16 +336,7 @@ impl fmt::Display for Notice {
 
 /// The kebab-case name of a run status.
 pub fn run_status_name(status: RunStatus) -> &'static str {
-    match status {
-        RunStatus::Pending => "pending",
-        RunStatus::Running => "running",
-        RunStatus::WaitingApproval => "waiting-approval",
-        RunStatus::Compensating => "compensating",
-        RunStatus::Succeeded => "succeeded",
-        RunStatus::Failed => "failed",
-        RunStatus::FailedCompensation => "failed-compensation",
-        RunStatus::Aborted => "aborted",
-    }
+    status.as_str()
 }
 
 /// Everything one batch of decisions produced.
@@ -1689,6 +1680,14 @@ impl RunState {
             self.touch(id);
             self.history(out, id, now, json!({"status": "waiting-approval"}));
         }
+        // A gate re-entered on resume after its deadline passed (nobody drove the run, or
+        // `--no-wait` stopped it) is decided now, not through a timer: a `--no-wait` resume
+        // returns as soon as only approvals wait, before a zero-delay timer could fire, so the
+        // gate would otherwise wait forever.
+        if timeout_at.is_some_and(|at| at <= now) {
+            self.approval_timed_out(id, now, out);
+            return;
+        }
         out.notices.push(Notice::WaitingApproval {
             run_id: self.run.run_id.to_string(),
             key: self.key(id).to_string(),
@@ -2193,39 +2192,40 @@ impl RunState {
             Purpose::Sleep => {
                 self.attempt_succeeded(id, t.track, json!({"slept": true}), false, now, out);
             }
-            Purpose::Approval => {
-                let (on_timeout, timeout) = {
-                    let unit = self.unit(id);
-                    let on_timeout = unit
-                        .and_then(|u| u.record.response.as_ref())
-                        .and_then(|r| r.pointer("/approval/on_timeout"))
-                        .and_then(Value::as_str)
-                        .unwrap_or("reject")
-                        .to_owned();
-                    let timeout = self
-                        .step_def(id.step)
-                        .timeout
-                        .map_or_else(String::new, |d| d.to_string());
-                    (on_timeout, timeout)
-                };
-                if on_timeout == "approve" {
-                    self.apply_decision(
-                        id,
-                        ApprovalVerdict::Approve,
-                        "drbook".into(),
-                        Some(format!("no decision within {timeout}; on_timeout: approve")),
-                        now,
-                        out,
-                    );
-                } else {
-                    let failure = Failure::drbook(
-                        codes::REJECTED,
-                        format!("no decision within {timeout} (on_timeout: reject)"),
-                    );
-                    self.fail_final(id, Track::Forward, failure, now, out);
-                }
-            }
+            Purpose::Approval => self.approval_timed_out(id, now, out),
             _ => {}
+        }
+    }
+
+    /// An approval gate's `timeout` passed without a decision: approve or reject as the gate's
+    /// `on_timeout` says.
+    fn approval_timed_out(&mut self, id: UnitId, now: Timestamp, out: &mut Decision) {
+        let on_timeout = self
+            .unit(id)
+            .and_then(|u| u.record.response.as_ref())
+            .and_then(|r| r.pointer("/approval/on_timeout"))
+            .and_then(Value::as_str)
+            .unwrap_or("reject")
+            .to_owned();
+        let timeout = self
+            .step_def(id.step)
+            .timeout
+            .map_or_else(String::new, |d| d.to_string());
+        if on_timeout == "approve" {
+            self.apply_decision(
+                id,
+                ApprovalVerdict::Approve,
+                "drbook".into(),
+                Some(format!("no decision within {timeout}; on_timeout: approve")),
+                now,
+                out,
+            );
+        } else {
+            let failure = Failure::drbook(
+                codes::REJECTED,
+                format!("no decision within {timeout} (on_timeout: reject)"),
+            );
+            self.fail_final(id, Track::Forward, failure, now, out);
         }
     }
 

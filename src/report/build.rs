@@ -180,20 +180,7 @@ pub fn build(
 
 /// The kebab-case name of a step status (as stored).
 pub(crate) fn step_status_name(status: StepStatus) -> &'static str {
-    match status {
-        StepStatus::Pending => "pending",
-        StepStatus::Running => "running",
-        StepStatus::WaitingJob => "waiting-job",
-        StepStatus::WaitingApproval => "waiting-approval",
-        StepStatus::Retrying => "retrying",
-        StepStatus::Succeeded => "succeeded",
-        StepStatus::Failed => "failed",
-        StepStatus::Skipped => "skipped",
-        StepStatus::Cancelled => "cancelled",
-        StepStatus::Compensating => "compensating",
-        StepStatus::Compensated => "compensated",
-        StepStatus::CompensationFailed => "compensation-failed",
-    }
+    status.as_str()
 }
 
 /// How an attempt ended, in the words a report uses.
@@ -210,16 +197,7 @@ pub(crate) fn attempt_outcome_word(outcome: AttemptOutcome) -> &'static str {
 
 /// The kebab-case name of a run status (as stored).
 pub(crate) fn run_status_name(status: RunStatus) -> &'static str {
-    match status {
-        RunStatus::Pending => "pending",
-        RunStatus::Running => "running",
-        RunStatus::WaitingApproval => "waiting-approval",
-        RunStatus::Compensating => "compensating",
-        RunStatus::Succeeded => "succeeded",
-        RunStatus::Failed => "failed",
-        RunStatus::FailedCompensation => "failed-compensation",
-        RunStatus::Aborted => "aborted",
-    }
+    status.as_str()
 }
 
 /// The stored runbook, validated again with this build's catalog.

@@ -392,3 +392,25 @@ pub fn write_drill_run(data_dir: &Path, sign_off: SignOff, start: Timestamp) -> 
         audit_entries,
     }
 }
+
+/// Runs the repository's drill runbook for real: the binary on its in-process emulator, the
+/// sign-off approved by `--auto-approve` as dr-lead. Returns the run id.
+pub fn run_real_drill(data_dir: &Path) -> String {
+    let run = assert_cmd::cargo::cargo_bin_cmd!("drbook")
+        .args([
+            "run",
+            "runbooks/dr-drill.yaml",
+            "--mode",
+            "drill",
+            "--emulator",
+        ])
+        .args(["--auto-approve", "--actor", "dr-lead", "--output", "json"])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .assert()
+        .code(0);
+    let summary: Value = serde_json::from_slice(&run.get_output().stdout).unwrap_or(Value::Null);
+    assert_eq!(summary["status"], "succeeded", "{summary}");
+    summary["run_id"].as_str().unwrap_or_default().to_owned()
+}
