@@ -1098,3 +1098,77 @@ async fn skip_in_store(
         "step `{step}` of run {run_id} skipped by {actor}; continue the run with `drbook resume {run_id}`"
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture() -> (Runbook, RunRecord) {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/runbooks/ok/handlers.yaml"
+        );
+        let text = std::fs::read_to_string(path).unwrap();
+        let source = Source::new(path, text.clone()).unwrap();
+        let runbook = runbook::check(&source, Catalog::global()).unwrap();
+        let run: RunRecord = serde_json::from_value(json!({
+            "run_id": RunId::new(), "runbook_name": "handlers", "runbook_path": path,
+            "runbook_digest": "", "runbook_source": text, "mode": "", "status": "failed",
+            "actor": "alice", "dry_run": false, "endpoint": "x",
+            "created_at": "2026-01-01T00:00:00Z", "attempt": 1
+        }))
+        .unwrap();
+        (runbook, run)
+    }
+
+    #[test]
+    fn rerun_from_a_step_takes_its_descendants_and_its_failure_handler() {
+        let (runbook, run) = fixture();
+        let mut reset = rerun_set(&runbook, &run, "start_protection").unwrap();
+        reset.sort();
+        assert_eq!(
+            reset,
+            [
+                "clean_failure_jobs",
+                "optional_note",
+                "start_protection",
+                "wait_start"
+            ]
+        );
+        assert_eq!(
+            rerun_set(&runbook, &run, "wait_start").unwrap(),
+            ["wait_start", "optional_note"]
+        );
+        assert_eq!(
+            rerun_set(&runbook, &run, "optional_note").unwrap(),
+            ["optional_note"]
+        );
+    }
+
+    #[test]
+    fn rerun_from_an_unknown_step_is_not_found() {
+        let (runbook, run) = fixture();
+        let error = rerun_set(&runbook, &run, "nope").unwrap_err();
+        assert!(matches!(error, Error::StepNotFound { .. }), "{error}");
+    }
+
+    #[test]
+    fn a_retry_keeps_an_operator_skip_and_resets_the_engine_s_skips() {
+        let (runbook, _) = fixture();
+        let mut by_operator = StepRecord::pending(&StepKey::single("start_protection"));
+        super::super::machine::mark_operator_skip(
+            &mut by_operator,
+            "alice",
+            "done by hand",
+            Timestamp::UNIX_EPOCH,
+        );
+        let mut by_engine = StepRecord::pending(&StepKey::single("wait_start"));
+        by_engine.status = StepStatus::Skipped;
+        by_engine.skip_reason = Some("needs `start_protection`, which failed".into());
+        let mut records = vec![by_operator.clone(), by_engine];
+        let changes = retry_failed(&runbook, &mut records);
+        assert_eq!(records[0], by_operator);
+        assert_eq!(records[1].status, StepStatus::Pending);
+        assert_eq!(changes.len(), 1);
+    }
+}
