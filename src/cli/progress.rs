@@ -51,7 +51,7 @@ impl Progress {
         let bar = terminal.then(|| {
             let bar = ProgressBar::new(0);
             let style = ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} steps  {wide_msg}",
+                "{spinner} [{elapsed_precise}] {bar:20} {pos}/{len} steps  {wide_msg}",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar());
             bar.set_style(style);
@@ -118,7 +118,8 @@ impl Progress {
             Some(bar) => {
                 bar.set_length(total as u64);
                 bar.set_position(done as u64);
-                bar.set_message(summary.clone());
+                // The bar shows the counts already: the message keeps the width for the steps.
+                bar.set_message(activity(snapshot));
             }
             None => {
                 if summary != last.summary {
@@ -151,10 +152,23 @@ pub fn done_total(snapshot: &StatusSnapshot) -> (usize, usize) {
 /// retry times).
 pub fn summary(snapshot: &StatusSnapshot) -> String {
     let (done, total) = done_total(snapshot);
-    let mut parts = vec![format!(
-        "{} {done}/{total} steps done",
-        snapshot.status_name()
-    )];
+    let head = format!("{} {done}/{total} steps done", snapshot.status_name());
+    match activity_parts(snapshot) {
+        parts if parts.is_empty() => head,
+        parts => format!("{head}; {}", parts.join("; ")),
+    }
+}
+
+/// The run status and what runs and waits, without the counts (the bar's message).
+fn activity(snapshot: &StatusSnapshot) -> String {
+    let mut parts = vec![snapshot.status_name().to_owned()];
+    parts.extend(activity_parts(snapshot));
+    parts.join("; ")
+}
+
+/// `running: a, b`, `waiting-job: w (job J)`, ... for the steps that run or wait.
+fn activity_parts(snapshot: &StatusSnapshot) -> Vec<String> {
+    let mut parts = Vec::new();
     let mut running = Vec::new();
     let mut jobs = Vec::new();
     let mut approvals = Vec::new();
@@ -200,7 +214,7 @@ pub fn summary(snapshot: &StatusSnapshot) -> String {
             parts.push(format!("{label}: {}", list.join(", ")));
         }
     }
-    parts.join("; ")
+    parts
 }
 
 /// Follows a run this process drives: reads its snapshot every [`POLL`] into the display until
