@@ -6,7 +6,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use serde_json::json;
+
 use super::exit::Exit;
+use super::output::{Output, print_json};
 use super::run::{error_exit, parse_duration};
 use crate::engine::{self, CommandReceipt, OperatorCommand, Verb};
 use crate::store::{DataDir, RunId};
@@ -32,6 +35,10 @@ pub struct Args {
     /// How long to wait for the driving process to confirm.
     #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
     wait: Duration,
+    /// `text` or `json` (`{"verb", "run_id", "step", "accepted", "queued", "message"}`, as
+    /// `drbook skip` prints it).
+    #[arg(long, value_enum, default_value = "text")]
+    output: Output,
 }
 
 pub fn run(args: Args, verb: Verb) -> anyhow::Result<Exit> {
@@ -66,6 +73,39 @@ pub fn run(args: Args, verb: Verb) -> anyhow::Result<Exit> {
         }
         other => other,
     };
+    if args.output == Output::Json {
+        let (accepted, queued, message) = match receipt {
+            Ok(CommandReceipt::Answered(reply)) => (reply.accepted, false, reply.message),
+            Ok(CommandReceipt::Queued { id }) if engine::inbox::is_driven(&data_dir, run_id) => (
+                true,
+                true,
+                format!(
+                    "sent ({id}): the drbook process driving run {run_id} has not confirmed it yet; it applies the decision when it next reads its inbox"
+                ),
+            ),
+            Ok(CommandReceipt::Queued { id }) => (
+                true,
+                true,
+                format!(
+                    "queued ({id}): no drbook process is driving run {run_id} right now; the decision is applied when it runs again: drbook resume {run_id}"
+                ),
+            ),
+            Err(error) => return Ok(error_exit(&error)),
+        };
+        print_json(&json!({
+            "verb": verb.as_str(),
+            "run_id": run_id,
+            "step": args.step,
+            "accepted": accepted,
+            "queued": queued,
+            "message": message,
+        }))?;
+        return Ok(if accepted {
+            Exit::Success
+        } else {
+            Exit::Conflict
+        });
+    }
     match receipt {
         Ok(CommandReceipt::Answered(reply)) if reply.accepted => {
             println!("{}", reply.message);

@@ -217,9 +217,15 @@ async fn run_async(args: Args) -> anyhow::Result<Exit> {
     request.deadline = args.deadline;
     request.wait_for_approval = !args.no_wait;
     request.auto_approve = args.auto_approve;
-    request.observer = Some(observer());
     request.tuning = tuning;
+    // The run's id is chosen here so that the progress display can follow its snapshot.
+    let run_id = crate::store::RunId::new();
+    request.run_id = Some(run_id);
+    let progress = super::progress::Progress::new();
+    request.observer = Some(progress.observer());
+    let follower = super::progress::Follower::start(progress, request.data_dir.clone(), run_id);
     let result = engine::start(request).await;
+    follower.stop().await;
     if let Some(emulator) = emulator {
         emulator.shutdown().await;
     }
@@ -249,14 +255,14 @@ pub fn error_exit(error: &Error) -> Exit {
             eprintln!("error: {error}");
             Exit::Invalid
         }
-        Error::Locked { .. } | Error::InUse { .. } => {
+        Error::Locked { .. } | Error::InUse { .. } | Error::NotDriven { .. } => {
             eprintln!("error: {error}");
             if let Some(help) = miette::Diagnostic::help(error) {
                 eprintln!("  help: {help}");
             }
             Exit::Conflict
         }
-        Error::RunNotFound { .. } => {
+        Error::RunNotFound { .. } | Error::StepNotFound { .. } => {
             eprintln!("error: {error}");
             Exit::NotFound
         }

@@ -44,9 +44,6 @@ pub struct Args {
     /// Who the audit log and the runs name as the actor.
     #[arg(long, default_value = "scheduler")]
     pub actor: String,
-    /// Log format on stderr.
-    #[arg(long, value_enum, default_value = "text")]
-    pub log_format: LogFormat,
     /// `text` or `json`: what is printed on stdout at start (the schedules followed).
     #[arg(long, value_enum, default_value = "text")]
     pub output: Output,
@@ -56,14 +53,8 @@ pub struct Args {
     pub clock_start: Option<Timestamp>,
 }
 
-/// The format of log lines on stderr.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
-}
+/// The format of log lines on stderr: the global `--log-format` flag (`cli::logging`).
+pub use super::logging::LogFormat;
 
 /// Installs the `tracing` subscriber: stderr, level from `DRBOOK_LOG` (default `info`).
 pub fn init_logging(format: LogFormat) {
@@ -92,8 +83,8 @@ struct Started<'a> {
 }
 
 /// Runs the scheduler until SIGTERM or Ctrl-C.
+/// The caller installs logging first ([`init_logging`], with the global `--log-format`).
 pub fn run(args: Args) -> anyhow::Result<Exit> {
-    init_logging(args.log_format);
     match args.clock_start {
         Some(start) => serve(args, ShiftedClock::starting_at(start)),
         None => serve(args, SystemClock),

@@ -60,6 +60,22 @@ pub enum Error {
     #[diagnostic(code(drbook::engine::not_resumable))]
     NotResumable { run_id: String, reason: String },
 
+    /// The run has no step with this id.
+    #[error("run {run_id} has no step `{step}`")]
+    #[diagnostic(
+        code(drbook::engine::step_not_found),
+        help("`drbook status {run_id}` lists the run's steps")
+    )]
+    StepNotFound { run_id: String, step: String },
+
+    /// `skip` / `abort` through the inbox need a process driving the run.
+    #[error("no drbook process is driving run {run_id}")]
+    #[diagnostic(
+        code(drbook::engine::not_driven),
+        help("act on the stopped run instead (`drbook skip` and `drbook abort` do it themselves)")
+    )]
+    NotDriven { run_id: String },
+
     /// An operator command that does not apply (unknown step, not waiting, not an approver).
     #[error("{0}")]
     #[diagnostic(code(drbook::engine::command))]

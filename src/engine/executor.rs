@@ -88,6 +88,10 @@ pub struct Executor<S: Store> {
     status_sender: Option<watch::Sender<Option<StatusSnapshot>>>,
     last_status: Option<RunStatus>,
     last_snapshot: std::time::Instant,
+    /// A change was not published yet (it came sooner than `status_interval` after the last
+    /// snapshot): the loop publishes it once the interval is over, even if nothing else happens
+    /// (a step waiting for a long job must show as waiting).
+    snapshot_stale: bool,
     finished: Option<RunStatus>,
     /// Effects started so far, by kind, for tests and benchmarks.
     pub commits: u64,
@@ -119,6 +123,7 @@ impl<S: Store + 'static> Executor<S> {
             status_sender: None,
             last_status: None,
             last_snapshot: std::time::Instant::now(),
+            snapshot_stale: false,
             finished: None,
             commits: 0,
         }
@@ -158,7 +163,22 @@ impl<S: Store + 'static> Executor<S> {
                 {
                     return Ok(Stopped::WaitingApproval);
                 }
-                match self.receiver.recv().await {
+                let next = if self.snapshot_stale {
+                    let wait = self
+                        .config
+                        .status_interval
+                        .saturating_sub(self.last_snapshot.elapsed());
+                    match tokio::time::timeout(wait, self.receiver.recv()).await {
+                        Ok(next) => next,
+                        Err(_) => {
+                            self.publish_status(false);
+                            continue;
+                        }
+                    }
+                } else {
+                    self.receiver.recv().await
+                };
+                match next {
                     Some(event) => events.push(event),
                     None => return Err(Error::Internal("the event channel closed".into())),
                 }
@@ -289,8 +309,10 @@ impl<S: Store + 'static> Executor<S> {
         let status = self.state.run.status;
         let due = self.last_snapshot.elapsed() >= self.config.status_interval;
         if !(force || due || self.last_status != Some(status)) {
+            self.snapshot_stale = true;
             return;
         }
+        self.snapshot_stale = false;
         self.last_status = Some(status);
         self.last_snapshot = std::time::Instant::now();
         let pid = (!force).then(std::process::id);
