@@ -228,7 +228,7 @@ fn an_approver_not_listed_is_refused_with_the_list() {
         "{}",
         refused.stderr
     );
-    // Approving a step that is no approval gate, or that does not exist, is refused too.
+    // Approving a step that is no approval gate is refused; one that does not exist is not found.
     let not_a_gate = decide(&h, "approve", &run, "check_group", &["--actor", "alice"]);
     assert_eq!(not_a_gate.code, 5, "{not_a_gate:?}");
     assert!(
@@ -237,7 +237,7 @@ fn an_approver_not_listed_is_refused_with_the_list() {
         not_a_gate.stderr
     );
     let no_step = decide(&h, "approve", &run, "no_such_step", &["--actor", "alice"]);
-    assert_eq!(no_step.code, 5, "{no_step:?}");
+    assert_eq!(no_step.code, 4, "{no_step:?}");
     assert!(
         no_step.stderr.contains("no_such_step"),
         "{}",
