@@ -5,11 +5,15 @@
 
 pub mod actions;
 pub mod approve;
+pub mod audit;
 pub mod exit;
 pub mod output;
 pub mod plan;
+pub mod report;
 pub mod resume;
 pub mod run;
+pub mod scheduler;
+pub mod schedules;
 pub mod schema;
 pub mod validate;
 
@@ -49,6 +53,14 @@ enum Command {
     Reject(approve::Args),
     /// Run the local SDRS emulator until Ctrl-C.
     Emulator(emulator::Args),
+    /// Fire scheduled rehearsals from a schedule file until SIGTERM or Ctrl-C.
+    Scheduler(scheduler::Args),
+    /// List schedules with their next run, last run and result, and missed slots.
+    Schedules(schedules::Args),
+    /// Write the report of a run: HTML, Markdown or JSON.
+    Report(report::Args),
+    /// Verify or export the tamper-evident audit log.
+    Audit(audit::Args),
 }
 
 /// Entry point of the `drbook` binary.
@@ -78,6 +90,10 @@ pub fn main() -> ExitCode {
         Command::Approve(args) => approve::run(args, crate::engine::Verb::Approve),
         Command::Reject(args) => approve::run(args, crate::engine::Verb::Reject),
         Command::Emulator(args) => emulator::run(args).map(|()| Exit::Success),
+        Command::Scheduler(args) => scheduler::run(args),
+        Command::Schedules(args) => schedules::run(args),
+        Command::Report(args) => report::run(args),
+        Command::Audit(args) => audit::run(args),
     };
     match result {
         Ok(exit) => exit.into(),
