@@ -73,31 +73,79 @@ enum Fault {
     DropReverse,
     /// The batch stop of one production server is applied and its connection dropped.
     DropStop,
+    /// The reverse waits [`SLOW_CALL`] inside the emulator before it is handled: a kill then
+    /// lands while the request is in flight, and the emulator drops it with the connection
+    /// (never applied), so the resume must find it not applied and send it once.
+    SlowReverse,
+    /// The same for every batch stop.
+    SlowStop,
 }
+
+/// How long a `Slow*` fault holds a request before handling it.
+const SLOW_CALL: Duration = Duration::from_millis(200);
 
 impl Fault {
     fn for_iteration(index: usize) -> Fault {
-        match index % 4 {
+        match index % 6 {
             1 => Fault::DropReverse,
+            2 => Fault::SlowStop,
             3 => Fault::DropStop,
+            5 => Fault::SlowReverse,
             _ => Fault::None,
         }
     }
 
     fn rule(self) -> Option<FaultRule> {
-        let (operation, resource) = match self {
+        let (operation, resource, action) = match self {
             Fault::None => return None,
-            Fault::DropReverse => ("start_reverse_protection_group", GROUP),
-            Fault::DropStop => ("batch_stop_servers", "ecs-web-02"),
+            Fault::DropReverse => (
+                "start_reverse_protection_group",
+                Some(GROUP),
+                FaultAction::DropAfterApply,
+            ),
+            Fault::DropStop => (
+                "batch_stop_servers",
+                Some("ecs-web-02"),
+                FaultAction::DropAfterApply,
+            ),
+            Fault::SlowReverse => (
+                "start_reverse_protection_group",
+                None,
+                FaultAction::Latency {
+                    duration: SLOW_CALL,
+                },
+            ),
+            Fault::SlowStop => (
+                "batch_stop_servers",
+                None,
+                FaultAction::Latency {
+                    duration: SLOW_CALL,
+                },
+            ),
         };
+        let drop = action == FaultAction::DropAfterApply;
         Some(FaultRule {
             id: None,
             operation: operation.into(),
-            resource: Some(resource.into()),
-            action: FaultAction::DropAfterApply,
+            resource: resource.map(str::to_owned),
+            action,
             rate: None,
-            times: Some(1),
+            times: drop.then_some(1),
         })
+    }
+
+    /// The operation whose requests the fault holds inside the emulator.
+    fn slowed(self) -> Option<&'static str> {
+        match self {
+            Fault::SlowReverse => Some("start_reverse_protection_group"),
+            Fault::SlowStop => Some("batch_stop_servers"),
+            _ => None,
+        }
+    }
+
+    /// Whether the call log shows that the fault fired.
+    fn drops(self) -> bool {
+        matches!(self, Fault::DropReverse | Fault::DropStop)
     }
 }
 
@@ -142,7 +190,8 @@ enum KillPoint {
 enum Pending {
     /// No intent recorded yet.
     NoIntent,
-    /// The intent is durable but the emulator never saw the call.
+    /// The intent is durable but the emulator has not applied the call (it was not sent yet,
+    /// or was still inside the emulator, which drops it with the connection).
     IntentNotSent,
     /// The emulator received the call but its answer is not recorded.
     SentNotRecorded,
@@ -154,7 +203,12 @@ impl std::fmt::Display for KillPoint {
             KillPoint::BeforeTheRun => write!(f, "before the run existed"),
             KillPoint::Phase { phase, state } => match state {
                 Pending::NoIntent => write!(f, "{phase}: before its intent"),
-                Pending::IntentNotSent => write!(f, "{phase}: intent durable, call not sent"),
+                Pending::IntentNotSent => {
+                    write!(
+                        f,
+                        "{phase}: intent durable, call not applied (never sent or in flight)"
+                    )
+                }
                 Pending::SentNotRecorded => {
                     write!(f, "{phase}: call received, answer not recorded")
                 }
@@ -436,9 +490,63 @@ impl Iteration {
         text
     }
 
+    /// The DR servers whose batch start was never sent because it was not needed.
+    ///
+    /// A reverse starts the servers of the new production site (reference 5.4.9), so the
+    /// runbook's `start_dr` finds them `ACTIVE` already. When a kill lands after a start's
+    /// intent is durable but before the request leaves, the resumed run reconciles: every
+    /// server is `ACTIVE` with no task, which is what the call asks for, so nothing is sent
+    /// (resending is what exactly-once forbids when the outcome cannot be told apart). That
+    /// is only legitimate if the server was `ACTIVE` before the intent was recorded — checked
+    /// here against the emulator's `updated_at` (one machine, one clock) — and the step says
+    /// it was reconciled.
+    fn unneeded_starts(&self, seen: &BTreeMap<(String, String), usize>) -> Vec<String> {
+        let missing: Vec<String> = PRODUCTION
+            .iter()
+            .map(|s| format!("{s}-dr"))
+            .filter(|s| !seen.contains_key(&("batch_start_servers".to_owned(), s.clone())))
+            .collect();
+        if missing.is_empty() {
+            return missing;
+        }
+        let store = self.open_store(self.run_id().unwrap());
+        let steps = store.load_steps().unwrap();
+        store.close().unwrap();
+        let world = serde_json::to_value(self.harness.emulator().world()).unwrap();
+        for server in &missing {
+            let unit = steps
+                .iter()
+                .find(|s| s.step_id == "start_dr" && s.item.is_some() && resource_of(s) == *server)
+                .unwrap_or_else(|| panic!("no start_dr item for {server}\n{}", self.report()));
+            let reconciled = unit
+                .response
+                .as_ref()
+                .is_some_and(|r| r["reconciled"] == true);
+            let updated: jiff::Timestamp = world["servers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["id"] == server.as_str())
+                .and_then(|s| s["updated_at"].as_str())
+                .unwrap()
+                .parse()
+                .unwrap();
+            let intent_at = unit.intent.as_ref().unwrap().recorded_at;
+            assert!(
+                reconciled && updated <= intent_at,
+                "iteration {}: the start of {server} was never sent, but the server was not \
+                 already ACTIVE (updated {updated}, intent {intent_at}, reconciled {reconciled})\n{}",
+                self.index,
+                self.report()
+            );
+        }
+        missing
+    }
+
     /// Every mutating call exactly once; the group and servers where a planned failover leaves
     /// them.
-    fn check(&self, status: RunStatus) {
+    /// Returns how many batch starts were not needed (see [`Iteration::unneeded_starts`]).
+    fn check(&self, status: RunStatus) -> usize {
         assert_eq!(
             status,
             RunStatus::Succeeded,
@@ -461,6 +569,10 @@ impl Iteration {
                 self.report()
             );
         }
+        let unneeded = self.unneeded_starts(&seen);
+        for server in &unneeded {
+            seen.insert(("batch_start_servers".to_owned(), server.clone()), 1);
+        }
         assert_eq!(
             seen,
             expected_calls(),
@@ -468,7 +580,7 @@ impl Iteration {
             self.index,
             self.report()
         );
-        if self.fault != Fault::None {
+        if self.fault.drops() {
             assert!(
                 self.harness
                     .calls()
@@ -497,6 +609,7 @@ impl Iteration {
                 self.index
             );
         }
+        unneeded.len()
     }
 }
 
@@ -535,39 +648,50 @@ fn every_mutating_call_is_issued_exactly_once_across_sigkills() {
     let status = calibration.run_status(run);
     calibration.check(status);
     // When each mutating call reached the emulator, from the process start.
-    let call_offsets: Vec<Duration> = calibration
+    let call_offsets: Vec<(String, Duration)> = calibration
         .harness
         .mutating_calls()
         .iter()
-        .filter_map(|c| Duration::try_from(c.time.duration_since(wall)).ok())
+        .filter_map(|c| {
+            let offset = Duration::try_from(c.time.duration_since(wall)).ok()?;
+            Some((c.operation.clone()?, offset))
+        })
         .collect();
     eprintln!(
-        "crash test: one uninterrupted run takes {span:?}; mutating calls at {call_offsets:?}"
+        "crash test: one uninterrupted run takes {span:?}; mutating calls at {:?}",
+        call_offsets.iter().map(|(_, at)| at).collect::<Vec<_>>()
     );
     // Most first kills are uniform over the run; the windows around a mutating call (intent
     // durable, request in flight, answer not yet recorded) last a few milliseconds each, so
-    // some kills aim at them: within AIM of the moment a call arrived in the calibration run.
-    let draw = |rng: &mut StdRng| -> (Duration, bool) {
+    // some kills aim at them: within AIM of the moment a call arrived in the calibration run,
+    // or, when the fault holds that operation's requests, inside the time it holds them.
+    let draw = |rng: &mut StdRng, fault: Fault| -> (Duration, bool) {
         if call_offsets.is_empty() || rng.random_bool(1.0 - AIMED_SHARE) {
             return (span.mul_f64(rng.random_range(0.0..1.0)), false);
         }
-        let at = call_offsets[rng.random_range(0..call_offsets.len())];
-        let delay = (at + AIM.mul_f64(rng.random_range(0.0..2.0))).saturating_sub(AIM);
+        if let Some(slow) = fault.slowed()
+            && let Some((_, at)) = call_offsets.iter().find(|(op, _)| op == slow)
+        {
+            return (*at + SLOW_CALL.mul_f64(rng.random_range(0.0..1.0)), true);
+        }
+        let (_, at) = &call_offsets[rng.random_range(0..call_offsets.len())];
+        let delay = (*at + AIM.mul_f64(rng.random_range(0.0..2.0))).saturating_sub(AIM);
         (delay, true)
     };
 
     let mut points: BTreeMap<KillPoint, usize> = BTreeMap::new();
     let mut kills = 0;
     let mut aimed_kills = 0;
+    let mut unneeded_starts = 0;
     let mut index = 0;
     while kills < target {
         index += 1;
         let fault = Fault::for_iteration(index);
         let mut iteration = Iteration::new(index, fault);
-        let (first_kill, aimed) = draw(&mut rng);
+        let (first_kill, aimed) = draw(&mut rng, fault);
         aimed_kills += usize::from(aimed);
         let status = iteration.drive(&mut rng, first_kill, span);
-        iteration.check(status);
+        unneeded_starts += iteration.check(status);
         for point in &iteration.kill_points {
             if *point != KillPoint::AlreadyEnded {
                 kills += 1;
@@ -583,6 +707,10 @@ fn every_mutating_call_is_issued_exactly_once_across_sigkills() {
     for (point, count) in &points {
         eprintln!("  {count:4}  {point}");
     }
+    eprintln!(
+        "crash test: {unneeded_starts} batch starts found unneeded on resume (the DR server was \
+         ACTIVE before the intent)"
+    );
 }
 
 // ----- what a kill outside the steps can leave behind ---------------------------------------
