@@ -45,24 +45,66 @@ const RESUME_KILL_PROBABILITY: f64 = 1.0 / 3.0;
 const GROUP: &str = "pg-web-0001";
 const PRODUCTION: [&str; 3] = ["ecs-web-01", "ecs-web-02", "ecs-db-01"];
 
-/// The mutating calls a planned failover makes, each exactly once: `(operation, resource)`.
-fn expected_calls() -> BTreeMap<(String, String), usize> {
-    let mut expected = BTreeMap::new();
-    for server in PRODUCTION {
-        expected.insert(("batch_stop_servers".to_owned(), server.to_owned()), 1);
-        expected.insert(
-            ("batch_start_servers".to_owned(), format!("{server}-dr")),
-            1,
-        );
+/// How an iteration's run is meant to end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scenario {
+    /// The planned failover succeeds.
+    Switch,
+    /// A step after the switch fails on purpose, so the run compensates in reverse order: stop
+    /// the DR servers, reverse the group back to the source site, start production again.
+    BackOut,
+}
+
+/// A step appended to the runbook for [`Scenario::BackOut`]: an assertion that cannot hold.
+const FAILING_STEP: &str = r#"
+  - id: fail_after_switch
+    description: The crash test fails the run here on purpose, so that it compensates.
+    action: assert
+    needs: [confirm_protected]
+    with:
+      that: "{{ eq params.server_group_id 'no-such-group' }}"
+      message: failing on purpose after the switch
+"#;
+
+impl Scenario {
+    fn for_iteration(index: usize) -> Scenario {
+        if index % 5 == 2 {
+            Scenario::BackOut
+        } else {
+            Scenario::Switch
+        }
     }
-    expected.insert(
-        (
-            "start_reverse_protection_group".to_owned(),
-            GROUP.to_owned(),
-        ),
-        1,
-    );
-    expected
+
+    /// The mutating calls the run makes, each exactly once per `(operation, resource)` (the
+    /// back-out reverses the group twice: there and back).
+    fn expected_calls(self) -> BTreeMap<(String, String), usize> {
+        let mut expected = BTreeMap::new();
+        let back_out = self == Scenario::BackOut;
+        for server in PRODUCTION {
+            let dr = format!("{server}-dr");
+            expected.insert(("batch_stop_servers".to_owned(), server.to_owned()), 1);
+            expected.insert(("batch_start_servers".to_owned(), dr.clone()), 1);
+            if back_out {
+                expected.insert(("batch_stop_servers".to_owned(), dr), 1);
+                expected.insert(("batch_start_servers".to_owned(), server.to_owned()), 1);
+            }
+        }
+        expected.insert(
+            (
+                "start_reverse_protection_group".to_owned(),
+                GROUP.to_owned(),
+            ),
+            if back_out { 2 } else { 1 },
+        );
+        expected
+    }
+
+    fn final_status(self) -> RunStatus {
+        match self {
+            Scenario::Switch => RunStatus::Succeeded,
+            Scenario::BackOut => RunStatus::Failed,
+        }
+    }
 }
 
 /// Which fault an iteration injects.
@@ -180,8 +222,10 @@ enum KillPoint {
     BeforeTheRun,
     /// The first mutating call of `phase` not yet answered had this state.
     Phase { phase: &'static str, state: Pending },
-    /// Every mutating call was answered (waits, checks and the end of the run).
+    /// Every forward mutating call was answered (waits, checks and the end of the run).
     AfterEveryCall,
+    /// The run was compensating (backing out).
+    Compensating,
     /// The process had already ended by itself.
     AlreadyEnded,
 }
@@ -213,7 +257,8 @@ impl std::fmt::Display for KillPoint {
                     write!(f, "{phase}: call received, answer not recorded")
                 }
             },
-            KillPoint::AfterEveryCall => write!(f, "after every mutating call"),
+            KillPoint::AfterEveryCall => write!(f, "after every forward mutating call"),
+            KillPoint::Compensating => write!(f, "while compensating"),
             KillPoint::AlreadyEnded => write!(f, "(the process ended before the kill)"),
         }
     }
@@ -226,13 +271,11 @@ const PHASES: [(&str, &str); 3] = [
     ("start_dr", "batch_start_servers"),
 ];
 
-/// The resource a unit's recorded intent is about: the server of a batch stop or start (read
+/// The resource a recorded intent is about: the server of a batch stop or start (read
 /// from the request body, since `for_each` items follow the order the service listed them in),
 /// or the group.
-fn resource_of(unit: &StepRecord) -> String {
-    let body = unit
-        .intent
-        .as_ref()
+fn resource_of(intent: Option<&drbook::store::records::Intent>) -> String {
+    let body = intent
         .and_then(|i| i.request.get("body"))
         .cloned()
         .unwrap_or_default();
@@ -269,7 +312,7 @@ fn classify(steps: &[StepRecord], calls: &[CallRecord]) -> KillPoint {
             if unit.intent.is_none() {
                 continue;
             }
-            let resource = resource_of(unit);
+            let resource = resource_of(unit.intent.as_ref());
             let sent = calls.iter().any(|c| {
                 c.operation.as_deref() == Some(operation)
                     && c.resource_id.as_deref() == Some(resource.as_str())
@@ -291,17 +334,19 @@ struct Iteration {
     harness: Harness,
     index: usize,
     fault: Fault,
+    scenario: Scenario,
     logs: tempfile::TempDir,
     processes: Vec<Process>,
     kill_points: Vec<KillPoint>,
 }
 
 impl Iteration {
-    fn new(index: usize, fault: Fault) -> Iteration {
+    fn new(index: usize, fault: Fault, scenario: Scenario) -> Iteration {
         Iteration {
             harness: Harness::with(emulator_config(fault)),
             index,
             fault,
+            scenario,
             logs: tempfile::tempdir().unwrap(),
             processes: Vec::new(),
             kill_points: Vec::new(),
@@ -343,8 +388,12 @@ impl Iteration {
             return KillPoint::BeforeTheRun;
         };
         let store = self.open_store(run);
+        let status = store.load_run().unwrap().status;
         let steps = store.load_steps().unwrap();
         store.close().unwrap();
+        if status == RunStatus::Compensating {
+            return KillPoint::Compensating;
+        }
         classify(&steps, &self.harness.calls())
     }
 
@@ -397,7 +446,14 @@ impl Iteration {
     }
 
     fn start(&mut self, kill_after: Option<Duration>) {
-        let runbook = example("planned-failover.yaml");
+        let runbook = match self.scenario {
+            Scenario::Switch => example("planned-failover.yaml"),
+            Scenario::BackOut => {
+                let text = std::fs::read_to_string(example("planned-failover.yaml")).unwrap();
+                self.harness
+                    .runbook("planned-failover-back-out.yaml", &(text + FAILING_STEP))
+            }
+        };
         self.process(
             "run",
             &[
@@ -463,13 +519,21 @@ impl Iteration {
         }
     }
 
-    /// The processes, their kill points and their output, for a failure message.
+    /// The processes, their kill points and their output, for a failure message. The data
+    /// directory is copied to `$TMPDIR/drbook-crash-<iteration>` for a post-mortem.
     fn report(&self) -> String {
+        let keep = std::env::temp_dir().join(format!("drbook-crash-{}", self.index));
+        let _ = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(self.data_dir())
+            .arg(&keep)
+            .status();
         let mut text = format!(
-            "iteration {} (fault {:?}), data dir {}\n",
+            "iteration {} ({:?}, fault {:?}), data dir kept in {}\n",
             self.index,
+            self.scenario,
             self.fault,
-            self.data_dir().display()
+            keep.display()
         );
         for (n, p) in self.processes.iter().enumerate() {
             let output = std::fs::read_to_string(&p.log).unwrap_or_default();
@@ -490,21 +554,24 @@ impl Iteration {
         text
     }
 
-    /// The DR servers whose batch start was never sent because it was not needed.
+    /// The servers whose batch start was never sent because it was not needed.
     ///
-    /// A reverse starts the servers of the new production site (reference 5.4.9), so the
-    /// runbook's `start_dr` finds them `ACTIVE` already. When a kill lands after a start's
-    /// intent is durable but before the request leaves, the resumed run reconciles: every
-    /// server is `ACTIVE` with no task, which is what the call asks for, so nothing is sent
-    /// (resending is what exactly-once forbids when the outcome cannot be told apart). That
-    /// is only legitimate if the server was `ACTIVE` before the intent was recorded — checked
-    /// here against the emulator's `updated_at` (one machine, one clock) — and the step says
-    /// it was reconciled.
+    /// A successful reverse starts the servers of the new production site (reference 5.4.9):
+    /// the reverse to `target` starts the DR servers before `start_dr`, and a back-out's
+    /// reverse to `source` starts production before the undo of `stop_production`. When a
+    /// kill lands after such a start's intent is durable but before the request is applied,
+    /// the resumed run reconciles: the server is `ACTIVE` with no task, which is what the call
+    /// asks for, so nothing is sent (resending is what exactly-once forbids when the outcome
+    /// cannot be told apart). That is only legitimate if that reverse's job had ended before
+    /// the intent was recorded (checked against the emulator's jobs: one machine, one clock)
+    /// and the run says the call was reconciled.
     fn unneeded_starts(&self, seen: &BTreeMap<(String, String), usize>) -> Vec<String> {
-        let missing: Vec<String> = PRODUCTION
-            .iter()
-            .map(|s| format!("{s}-dr"))
-            .filter(|s| !seen.contains_key(&("batch_start_servers".to_owned(), s.clone())))
+        let missing: Vec<String> = self
+            .scenario
+            .expected_calls()
+            .into_keys()
+            .filter(|key| key.0 == "batch_start_servers" && !seen.contains_key(key))
+            .map(|(_, server)| server)
             .collect();
         if missing.is_empty() {
             return missing;
@@ -513,29 +580,46 @@ impl Iteration {
         let steps = store.load_steps().unwrap();
         store.close().unwrap();
         let world = serde_json::to_value(self.harness.emulator().world()).unwrap();
+        let jobs: Vec<&serde_json::Value> = match &world["jobs"] {
+            serde_json::Value::Array(list) => list.iter().collect(),
+            serde_json::Value::Object(map) => map.values().collect(),
+            _ => Vec::new(),
+        };
         for server in &missing {
-            let unit = steps
+            // The start of a DR server is `start_dr`'s own call; the start of a production
+            // server is the undo of `stop_production`.
+            let (intent, response) = steps
                 .iter()
-                .find(|s| s.step_id == "start_dr" && s.item.is_some() && resource_of(s) == *server)
-                .unwrap_or_else(|| panic!("no start_dr item for {server}\n{}", self.report()));
-            let reconciled = unit
-                .response
-                .as_ref()
-                .is_some_and(|r| r["reconciled"] == true);
-            let updated: jiff::Timestamp = world["servers"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|s| s["id"] == server.as_str())
-                .and_then(|s| s["updated_at"].as_str())
-                .unwrap()
-                .parse()
-                .unwrap();
-            let intent_at = unit.intent.as_ref().unwrap().recorded_at;
+                .filter(|s| s.item.is_some())
+                .find_map(|s| {
+                    if s.step_id == "start_dr" && resource_of(s.intent.as_ref()) == *server {
+                        return Some((s.intent.clone(), s.response.clone()));
+                    }
+                    let comp = s.compensation.as_ref()?;
+                    (s.step_id == "stop_production" && resource_of(comp.intent.as_ref()) == *server)
+                        .then(|| (comp.intent.clone(), comp.response.clone()))
+                })
+                .unwrap_or_else(|| panic!("no start of {server} in the run\n{}", self.report()));
+            let intent_at = intent.unwrap().recorded_at;
+            let reconciled = response.is_some_and(|r| r["reconciled"] == true);
+            let station = if server.ends_with("-dr") {
+                "target"
+            } else {
+                "source"
+            };
+            let started_by_reverse = jobs.iter().any(|job| {
+                job["operation"] == "start_reverse_protection_group"
+                    && job["status"] == "SUCCESS"
+                    && job["effect"]["plan"]["station_after"] == station
+                    && job["due"]
+                        .as_str()
+                        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+                        .is_some_and(|due| due <= intent_at)
+            });
             assert!(
-                reconciled && updated <= intent_at,
-                "iteration {}: the start of {server} was never sent, but the server was not \
-                 already ACTIVE (updated {updated}, intent {intent_at}, reconciled {reconciled})\n{}",
+                reconciled && started_by_reverse,
+                "iteration {}: the start of {server} was never sent, but no reverse had \
+                 started it before the intent ({intent_at}; reconciled {reconciled})\n{}",
                 self.index,
                 self.report()
             );
@@ -549,7 +633,7 @@ impl Iteration {
     fn check(&self, status: RunStatus) -> usize {
         assert_eq!(
             status,
-            RunStatus::Succeeded,
+            self.scenario.final_status(),
             "iteration {}: the run ended {status:?}\n{}",
             self.index,
             self.report()
@@ -575,7 +659,7 @@ impl Iteration {
         }
         assert_eq!(
             seen,
-            expected_calls(),
+            self.scenario.expected_calls(),
             "iteration {}: mutating calls per (operation, resource)\n{}",
             self.index,
             self.report()
@@ -593,23 +677,81 @@ impl Iteration {
             );
         }
         let h = &self.harness;
+        let (station, production, dr) = match self.scenario {
+            Scenario::Switch => ("target", "SHUTOFF", "ACTIVE"),
+            Scenario::BackOut => ("source", "ACTIVE", "SHUTOFF"),
+        };
         assert_eq!(
             h.group(GROUP),
-            ("protected".to_owned(), "target".to_owned()),
+            ("protected".to_owned(), station.to_owned()),
             "iteration {}\n{}",
             self.index,
             self.report()
         );
         for server in PRODUCTION {
-            assert_eq!(h.server(server), "SHUTOFF", "iteration {}", self.index);
+            assert_eq!(h.server(server), production, "iteration {}", self.index);
             assert_eq!(
                 h.server(&format!("{server}-dr")),
-                "ACTIVE",
-                "iteration {}",
-                self.index
+                dr,
+                "iteration {}\n{}",
+                self.index,
+                self.report()
             );
         }
         unneeded.len()
+    }
+}
+
+/// One uninterrupted run of a scenario: how long it takes and when its mutating calls arrive.
+struct Calibration {
+    span: Duration,
+    /// Each mutating call's operation and arrival, from the process start.
+    calls: Vec<(String, Duration)>,
+}
+
+impl Calibration {
+    fn measure(scenario: Scenario) -> Calibration {
+        let mut run = Iteration::new(0, Fault::None, scenario);
+        let clock = Instant::now();
+        let wall = jiff::Timestamp::now();
+        run.start(None);
+        let span = clock.elapsed();
+        let id = run.run_id().expect("the calibration run exists");
+        let status = run.run_status(id);
+        run.check(status);
+        let calls: Vec<(String, Duration)> = run
+            .harness
+            .mutating_calls()
+            .iter()
+            .filter_map(|c| {
+                let offset = Duration::try_from(c.time.duration_since(wall)).ok()?;
+                Some((c.operation.clone()?, offset))
+            })
+            .collect();
+        eprintln!(
+            "crash test: one uninterrupted {scenario:?} run takes {span:?}; mutating calls at {:?}",
+            calls.iter().map(|(_, at)| at).collect::<Vec<_>>()
+        );
+        Calibration { span, calls }
+    }
+
+    /// A first kill delay, and whether it was aimed. Most are uniform over the run; the
+    /// windows around a mutating call (intent durable, request in flight, answer not yet
+    /// recorded) last a few milliseconds each, so some kills aim at them: within [`AIM`] of
+    /// the moment a call arrived in the calibration run, or, when the fault holds that
+    /// operation's requests, inside the time it holds them.
+    fn draw(&self, rng: &mut StdRng, fault: Fault) -> (Duration, bool) {
+        if self.calls.is_empty() || rng.random_bool(1.0 - AIMED_SHARE) {
+            return (self.span.mul_f64(rng.random_range(0.0..1.0)), false);
+        }
+        if let Some(slow) = fault.slowed()
+            && let Some((_, at)) = self.calls.iter().find(|(op, _)| op == slow)
+        {
+            return (*at + SLOW_CALL.mul_f64(rng.random_range(0.0..1.0)), true);
+        }
+        let (_, at) = &self.calls[rng.random_range(0..self.calls.len())];
+        let delay = (*at + AIM.mul_f64(rng.random_range(0.0..2.0))).saturating_sub(AIM);
+        (delay, true)
     }
 }
 
@@ -638,46 +780,9 @@ fn every_mutating_call_is_issued_exactly_once_across_sigkills() {
     );
     let mut rng = StdRng::seed_from_u64(seed);
 
-    // Calibrate: one uninterrupted run, which must itself be exactly-once.
-    let mut calibration = Iteration::new(0, Fault::None);
-    let clock = Instant::now();
-    let wall = jiff::Timestamp::now();
-    calibration.start(None);
-    let span = clock.elapsed();
-    let run = calibration.run_id().expect("the calibration run exists");
-    let status = calibration.run_status(run);
-    calibration.check(status);
-    // When each mutating call reached the emulator, from the process start.
-    let call_offsets: Vec<(String, Duration)> = calibration
-        .harness
-        .mutating_calls()
-        .iter()
-        .filter_map(|c| {
-            let offset = Duration::try_from(c.time.duration_since(wall)).ok()?;
-            Some((c.operation.clone()?, offset))
-        })
-        .collect();
-    eprintln!(
-        "crash test: one uninterrupted run takes {span:?}; mutating calls at {:?}",
-        call_offsets.iter().map(|(_, at)| at).collect::<Vec<_>>()
-    );
-    // Most first kills are uniform over the run; the windows around a mutating call (intent
-    // durable, request in flight, answer not yet recorded) last a few milliseconds each, so
-    // some kills aim at them: within AIM of the moment a call arrived in the calibration run,
-    // or, when the fault holds that operation's requests, inside the time it holds them.
-    let draw = |rng: &mut StdRng, fault: Fault| -> (Duration, bool) {
-        if call_offsets.is_empty() || rng.random_bool(1.0 - AIMED_SHARE) {
-            return (span.mul_f64(rng.random_range(0.0..1.0)), false);
-        }
-        if let Some(slow) = fault.slowed()
-            && let Some((_, at)) = call_offsets.iter().find(|(op, _)| op == slow)
-        {
-            return (*at + SLOW_CALL.mul_f64(rng.random_range(0.0..1.0)), true);
-        }
-        let (_, at) = &call_offsets[rng.random_range(0..call_offsets.len())];
-        let delay = (*at + AIM.mul_f64(rng.random_range(0.0..2.0))).saturating_sub(AIM);
-        (delay, true)
-    };
+    // Calibrate: one uninterrupted run of each scenario, which must itself be exactly-once.
+    let switch = Calibration::measure(Scenario::Switch);
+    let back_out = Calibration::measure(Scenario::BackOut);
 
     let mut points: BTreeMap<KillPoint, usize> = BTreeMap::new();
     let mut kills = 0;
@@ -687,10 +792,15 @@ fn every_mutating_call_is_issued_exactly_once_across_sigkills() {
     while kills < target {
         index += 1;
         let fault = Fault::for_iteration(index);
-        let mut iteration = Iteration::new(index, fault);
-        let (first_kill, aimed) = draw(&mut rng, fault);
+        let scenario = Scenario::for_iteration(index);
+        let calibration = match scenario {
+            Scenario::Switch => &switch,
+            Scenario::BackOut => &back_out,
+        };
+        let mut iteration = Iteration::new(index, fault, scenario);
+        let (first_kill, aimed) = calibration.draw(&mut rng, fault);
         aimed_kills += usize::from(aimed);
-        let status = iteration.drive(&mut rng, first_kill, span);
+        let status = iteration.drive(&mut rng, first_kill, calibration.span);
         unneeded_starts += iteration.check(status);
         for point in &iteration.kill_points {
             if *point != KillPoint::AlreadyEnded {
@@ -708,8 +818,8 @@ fn every_mutating_call_is_issued_exactly_once_across_sigkills() {
         eprintln!("  {count:4}  {point}");
     }
     eprintln!(
-        "crash test: {unneeded_starts} batch starts found unneeded on resume (the DR server was \
-         ACTIVE before the intent)"
+        "crash test: {unneeded_starts} batch starts found unneeded on resume (a reverse had \
+         already started the server)"
     );
 }
 
@@ -804,4 +914,71 @@ fn resuming_a_finished_run_releases_the_locks_a_kill_left_behind() {
             .map(|s| s.status),
         Some(RunStatus::Succeeded)
     );
+}
+
+#[test]
+fn a_kill_while_compensating_a_fan_out_still_undoes_every_item() {
+    // Every undo of `stop_production` (a batch start of a production server) is held inside
+    // the emulator for a while; the run is killed while the second one is held, so its intent
+    // is durable and the request is never applied (the emulator drops it with the
+    // connection). The resume must reconcile it and finish the back-out.
+    let mut iteration = Iteration::new(1, Fault::None, Scenario::BackOut);
+    for server in PRODUCTION {
+        iteration
+            .harness
+            .emulator()
+            .add_fault(FaultRule {
+                id: None,
+                operation: "batch_start_servers".into(),
+                resource: Some(server.into()),
+                action: FaultAction::Latency {
+                    duration: Duration::from_millis(600),
+                },
+                rate: None,
+                times: None,
+            })
+            .unwrap();
+    }
+    let is_production_start = |c: &CallRecord| {
+        c.operation.as_deref() == Some("batch_start_servers")
+            && c.resource_id
+                .as_deref()
+                .is_some_and(|r| PRODUCTION.contains(&r))
+    };
+    let h = &iteration.harness;
+    let runbook = h.runbook(
+        "back-out.yaml",
+        &(std::fs::read_to_string(example("planned-failover.yaml")).unwrap() + FAILING_STEP),
+    );
+    let mut child = h.spawn(
+        "run",
+        &[
+            &runbook,
+            "--mode",
+            "planned-failover",
+            "--auto-approve",
+            "--actor",
+            "dr-lead",
+            "--poll-interval",
+            "50ms",
+        ],
+    );
+    let started = Instant::now();
+    while !h.calls().iter().any(is_production_start) {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no undo started"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // The first undo was applied; its job takes JOB_LATENCY, then the second is held.
+    std::thread::sleep(JOB_LATENCY + Duration::from_millis(350));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let run = iteration.run_id().unwrap();
+    let point = iteration.kill_point();
+    assert_eq!(point, KillPoint::Compensating);
+    iteration.resume(run, None);
+    let status = iteration.run_status(run);
+    iteration.check(status);
 }
