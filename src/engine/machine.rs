@@ -2118,7 +2118,7 @@ impl RunState {
                 }
                 out.notices.push(Notice::Reconciled {
                     key: key.clone(),
-                    verdict: "the call was applied; continuing without sending it again".into(),
+                    verdict: "the resource already shows the call's effect (it was applied, or was not needed); continuing without sending it again".into(),
                 });
                 self.history(out, id, now, json!({"reconciled": "applied"}));
                 if t.track == Track::Compensation {

@@ -256,10 +256,6 @@ pub async fn start(request: RunRequest) -> Result<RunOutcome, Error> {
     } else {
         plan.locks.clone()
     };
-    {
-        let (dir, names) = (data_dir.clone(), locks.clone());
-        blocking(move || acquire_locks(&dir, &names, run_id)).await?;
-    }
 
     let mut masked_params = std::collections::BTreeMap::new();
     let secret_names: Vec<String> = params.secret_names().map(str::to_owned).collect();
@@ -307,12 +303,18 @@ pub async fn start(request: RunRequest) -> Result<RunOutcome, Error> {
             // Another start fulfilled the same claim first.
             return existing_run(&data_dir, run_id).await;
         }
-        Err(error) => {
-            let (dir, names) = (data_dir.clone(), locks);
-            let _ = blocking(move || release_locks(&dir, &names, run_id)).await;
+        Err(error) => return Err(error),
+    };
+    // The locks are taken only once the run exists, so that every lock names a run whose
+    // directory exists: a start killed in between leaves a pending run that `resume` finishes
+    // (it takes the locks), never a lock whose holder nobody can find.
+    {
+        let (dir, names) = (data_dir.clone(), locks.clone());
+        if let Err(error) = blocking(move || acquire_locks(&dir, &names, run_id)).await {
+            discard_unstarted(store, &data_dir, run_id).await;
             return Err(error);
         }
-    };
+    }
     let audit = Arc::new(AuditLog::open(&data_dir)?);
     audit
         .append(AuditEvent {
@@ -463,6 +465,7 @@ pub async fn resume(request: ResumeRequest) -> Result<RunOutcome, Error> {
     }
 
     if run.status == RunStatus::Succeeded && request.action == ResumeAction::Continue {
+        let state_locks = run.locks.clone();
         let state = RunState::new(
             Arc::new(runbook),
             run,
@@ -472,6 +475,14 @@ pub async fn resume(request: ResumeRequest) -> Result<RunOutcome, Error> {
         )?;
         let snapshot = StatusSnapshot::of(&state, None);
         blocking(move || store.close().map_err(Error::from_store)).await?;
+        // A process killed between committing the end of the run and releasing its locks (or
+        // writing its last snapshot) left them behind: finish that job now.
+        let (dir, names, last) = (data_dir.clone(), state_locks, snapshot.clone());
+        blocking(move || {
+            release_own_locks(&dir, &names, run_id)?;
+            status::write(&dir, &last)
+        })
+        .await?;
         return Ok(RunOutcome {
             run_id,
             status: RunStatus::Succeeded,
@@ -643,8 +654,11 @@ fn check_client(dry_run: bool, client: &Client) -> Result<(), Error> {
 }
 
 /// Takes the run's locks. A lock still held by a run that has ended (its process died between
-/// the end and the release) is stale and taken over; a lock of a live or unfinished run refuses
-/// the start with the holder's id.
+/// the end and the release), or by a run whose directory does not exist (a start of an older
+/// drbook killed before it created its run, or a run removed by hand), is stale and taken
+/// over; a lock of a live or unfinished run refuses the start with the holder's id. Since a
+/// run takes its locks only after its directory exists, a missing directory never belongs to
+/// a start still under way.
 fn acquire_locks(data_dir: &DataDir, names: &[String], run_id: RunId) -> Result<(), Error> {
     if names.is_empty() {
         return Ok(());
@@ -656,7 +670,8 @@ fn acquire_locks(data_dir: &DataDir, names: &[String], run_id: RunId) -> Result<
             Err(crate::store::Error::Locked { name, holder }) => {
                 let stale = holder.parse::<RunId>().ok().is_some_and(|holder| {
                     !inbox::is_driven(data_dir, holder)
-                        && matches!(status::read(data_dir, holder), Ok(Some(s)) if s.status.is_terminal())
+                        && (!data_dir.run_dir(&holder).exists()
+                            || matches!(status::read(data_dir, holder), Ok(Some(s)) if s.status.is_terminal()))
                 });
                 if !stale {
                     return Err(Error::Locked { name, holder });
@@ -670,12 +685,40 @@ fn acquire_locks(data_dir: &DataDir, names: &[String], run_id: RunId) -> Result<
     Err(Error::Internal("could not take the run's locks".into()))
 }
 
-fn release_locks(data_dir: &DataDir, names: &[String], run_id: RunId) -> Result<(), Error> {
+/// Releases the locks `names` that `run_id` still holds; a lock another run took over since
+/// is left alone.
+fn release_own_locks(data_dir: &DataDir, names: &[String], run_id: RunId) -> Result<(), Error> {
+    if names.is_empty() {
+        return Ok(());
+    }
     let locks = Locks::open(data_dir)?;
     for name in names {
-        locks.release(name, run_id)?;
+        match locks.release(name, run_id) {
+            Ok(_) | Err(crate::store::Error::Locked { .. }) => {}
+            Err(other) => return Err(Error::from_store(other)),
+        }
     }
     Ok(())
+}
+
+/// Removes a run whose start was refused (its locks are held by another run) before any step
+/// ran, so that a refused start leaves nothing behind. The directory is first renamed out of
+/// the runs' namespace (`runs/.refused-<id>`, which run listings ignore), so a crash halfway
+/// through removing it leaves no half-deleted run. Failing to remove it is only logged: the
+/// run stays `pending`, and `resume` would try its locks again.
+async fn discard_unstarted(store: SledStore, data_dir: &DataDir, run_id: RunId) {
+    let dir = data_dir.clone();
+    let removed = blocking(move || {
+        store.close()?;
+        let run_dir = dir.run_dir(&run_id);
+        let doomed = dir.runs_dir().join(format!(".refused-{run_id}"));
+        std::fs::rename(&run_dir, &doomed).map_err(|e| Error::io(&run_dir, e))?;
+        std::fs::remove_dir_all(&doomed).map_err(|e| Error::io(&doomed, e))
+    })
+    .await;
+    if let Err(error) = removed {
+        tracing::warn!(%run_id, %error, "cannot remove a run whose start was refused");
+    }
 }
 
 /// The params of a stored run, with the secret ones given again.
