@@ -5,9 +5,15 @@
 //!   events  ← every event already waiting (at least one)
 //!   for each: machine::decide(state, event, now)         (pure)
 //!   commit  ← one store batch (records + history)  ┐ concurrently; both durable before
-//!   audit   ← one group of audit entries            ┘ anything below happens
+//!   audit   ← one group of audit entries            ┘ anything below happens (*)
 //!   effects → tasks (SDRS calls, waits, timers) that report back as events
 //! ```
+//!
+//! (*) The audit entries are queued in round order every round, but only waited for when the
+//! round starts something outside the process (an SDRS/ECS request, an operator's answer, the
+//! run's end); then every entry queued before is durable first. Rounds that stay in-process
+//! (`log`, `assert`, timers) let the audit writer sync their entries with a later group or within
+//! 50 ms: a chain of no-op steps costs one store commit per step, not a commit and an audit sync.
 //!
 //! Taking every waiting event per round is what makes a 1,000-way fan-out cost a handful of
 //! fsyncs instead of a thousand. `log` and `assert` results are fed straight into the next round
@@ -30,7 +36,7 @@ use super::reconcile::{self, Settle};
 use super::state::{RunState, TaskId};
 use super::status::{self, StatusSnapshot};
 use crate::sdrs::Client;
-use crate::store::audit::AuditLog;
+use crate::store::audit::{AuditLog, PendingAppends};
 use crate::store::locks::Locks;
 use crate::store::records::{EventRecord, RunStatus};
 use crate::store::{Batch, DataDir, Store};
@@ -89,6 +95,9 @@ pub struct Executor<S: Store> {
     last_status: Option<RunStatus>,
     last_snapshot: std::time::Instant,
     finished: Option<RunStatus>,
+    /// Audit entries of earlier rounds that are queued but not yet known to be durable (see
+    /// [`acts_outside`]).
+    audit_backlog: Vec<PendingAppends>,
     /// Effects started so far, by kind, for tests and benchmarks.
     pub commits: u64,
 }
@@ -120,6 +129,7 @@ impl<S: Store + 'static> Executor<S> {
             last_status: None,
             last_snapshot: std::time::Instant::now(),
             finished: None,
+            audit_backlog: Vec::new(),
             commits: 0,
         }
     }
@@ -130,6 +140,14 @@ impl<S: Store + 'static> Executor<S> {
         let inbox_task = self.start_inbox();
         self.local.push_back(Event::Start);
         let result = self.drive().await;
+        // Whatever the outcome, the audit entries of the last rounds are durable before the
+        // run's driver lets go.
+        let audited = wait_audit(
+            Arc::clone(&self.audit),
+            std::mem::take(&mut self.audit_backlog),
+            true,
+        )
+        .await;
         if let Some(task) = inbox_task {
             task.abort();
         }
@@ -142,6 +160,7 @@ impl<S: Store + 'static> Executor<S> {
             let _ = task.await;
         }
         let stopped = result?;
+        audited?;
         Ok((self.state, stopped))
     }
 
@@ -184,7 +203,25 @@ impl<S: Store + 'static> Executor<S> {
             machine::decide(&mut self.state, event, now, &mut decision);
         }
         let batch = take_batch(&mut self.state, &mut decision.history);
+        // The round's audit entries are queued now, in round order. They must be durable before
+        // anything acts outside the process; a round that only does in-process work (a `log`, an
+        // `assert`, arming a timer) does not wait for them: a later round that acts outside, the
+        // end of the run, or the audit writer's lazy sync (50 ms) makes them durable. This spares
+        // a chain of no-op steps one audit `fdatasync` per step on top of its store commit.
+        self.check_audit_backlog()?;
+        let outside = decision.effects.iter().any(acts_outside);
         let audit = std::mem::take(&mut decision.audit);
+        let queued_urgently = outside && !audit.is_empty();
+        if !audit.is_empty() {
+            self.audit_backlog
+                .push(self.audit.queue_all(audit, outside)?);
+        }
+        let must_wait = if outside {
+            std::mem::take(&mut self.audit_backlog)
+        } else {
+            Vec::new()
+        };
+        let hurry = !queued_urgently && !must_wait.is_empty();
         let store = Arc::clone(&self.store);
         let log = Arc::clone(&self.audit);
         let (committed, audited) = tokio::join!(
@@ -195,13 +232,7 @@ impl<S: Store + 'static> Executor<S> {
                     store.commit(batch).await
                 }
             },
-            async move {
-                if audit.is_empty() {
-                    Ok(Vec::new())
-                } else {
-                    log.append_all(audit).await
-                }
-            }
+            wait_audit(log, must_wait, hurry)
         );
         committed?;
         audited?;
@@ -216,6 +247,24 @@ impl<S: Store + 'static> Executor<S> {
         }
         self.publish_status(false);
         Ok(())
+    }
+
+    /// Drops the backlog entries that became durable; reports a failed one.
+    fn check_audit_backlog(&mut self) -> Result<(), Error> {
+        let mut failure = None;
+        self.audit_backlog
+            .retain_mut(|pending| match pending.check() {
+                Some(Ok(())) => false,
+                Some(Err(error)) => {
+                    failure.get_or_insert(error);
+                    false
+                }
+                None => true,
+            });
+        match failure {
+            Some(error) => Err(error.into()),
+            None => Ok(()),
+        }
     }
 
     /// Whether commands wait in the inbox (the watcher delivers them within moments).
@@ -458,6 +507,45 @@ impl<S: Store + 'static> Executor<S> {
         }
         Ok(())
     }
+}
+
+/// Whether an effect acts outside the process (an SDRS/ECS request, an answer to an operator,
+/// releasing the run's locks at its end), so that the audit entries of its round, and of every
+/// round before, must be durable before it starts. `log`, `assert`, timers, the deadline and
+/// cancelling a task stay inside the process.
+fn acts_outside(effect: &Effect) -> bool {
+    match effect {
+        Effect::Call { .. }
+        | Effect::WaitJob { .. }
+        | Effect::WaitUntil { .. }
+        | Effect::Reconcile { .. }
+        | Effect::Reply { .. }
+        | Effect::Finished { .. } => true,
+        Effect::Log { .. }
+        | Effect::Complete { .. }
+        | Effect::Timer { .. }
+        | Effect::Cancel { .. }
+        | Effect::Deadline { .. } => false,
+    }
+}
+
+/// Waits until the `pending` audit entries are durable, first asking the writer to sync at
+/// once when `hurry` (nothing urgent was queued behind them).
+async fn wait_audit(
+    log: Arc<AuditLog>,
+    pending: Vec<PendingAppends>,
+    hurry: bool,
+) -> Result<(), crate::store::Error> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    if hurry {
+        log.sync_queued().await?;
+    }
+    for appends in pending {
+        appends.wait().await?;
+    }
+    Ok(())
 }
 
 /// The time from now until `at` (zero when it is past).
