@@ -11,9 +11,10 @@
 //!
 //! (*) The audit entries are queued in round order every round, but only waited for when the
 //! round starts something outside the process (an SDRS/ECS request, an operator's answer, the
-//! run's end); then every entry queued before is durable first. Rounds that stay in-process
-//! (`log`, `assert`, timers) let the audit writer sync their entries with a later group or within
-//! 50 ms: a chain of no-op steps costs one store commit per step, not a commit and an audit sync.
+//! run's end); then every entry queued before is durable first. The entries of rounds that stay
+//! in-process (`log`, `assert`, timers) are buffered for up to 20 ms (or until the executor
+//! waits for events) and then queued without urgency, which the audit writer syncs within 50 ms:
+//! a chain of no-op steps costs one store commit per step, not a commit and an audit sync.
 //!
 //! Taking every waiting event per round is what makes a 1,000-way fan-out cost a handful of
 //! fsyncs instead of a thousand. `log` and `assert` results are fed straight into the next round
@@ -98,6 +99,12 @@ pub struct Executor<S: Store> {
     /// Audit entries of earlier rounds that are queued but not yet known to be durable (see
     /// [`acts_outside`]).
     audit_backlog: Vec<PendingAppends>,
+    /// Audit entries of in-process rounds not yet handed to the audit log, oldest first, and
+    /// when the oldest was decided. They are handed over in one group every
+    /// [`AUDIT_BUFFER_TIME`], before anything acts outside the process, and before the
+    /// executor waits for events, so the audit writer wakes once per group, not once per round.
+    audit_buffer: Vec<crate::store::audit::AuditEvent>,
+    audit_buffer_since: Option<std::time::Instant>,
     /// Effects started so far, by kind, for tests and benchmarks.
     pub commits: u64,
 }
@@ -130,6 +137,8 @@ impl<S: Store + 'static> Executor<S> {
             last_snapshot: std::time::Instant::now(),
             finished: None,
             audit_backlog: Vec::new(),
+            audit_buffer: Vec::new(),
+            audit_buffer_since: None,
             commits: 0,
         }
     }
@@ -142,12 +151,16 @@ impl<S: Store + 'static> Executor<S> {
         let result = self.drive().await;
         // Whatever the outcome, the audit entries of the last rounds are durable before the
         // run's driver lets go.
-        let audited = wait_audit(
-            Arc::clone(&self.audit),
-            std::mem::take(&mut self.audit_backlog),
-            true,
-        )
-        .await;
+        let audited = match self.hand_over_audit(false) {
+            Ok(()) => wait_audit(
+                Arc::clone(&self.audit),
+                std::mem::take(&mut self.audit_backlog),
+                true,
+            )
+            .await
+            .map_err(Error::from),
+            Err(error) => Err(error),
+        };
         if let Some(task) = inbox_task {
             task.abort();
         }
@@ -177,6 +190,9 @@ impl<S: Store + 'static> Executor<S> {
                 {
                     return Ok(Stopped::WaitingApproval);
                 }
+                // Nothing to do until an event comes, which may take long: let the audit
+                // writer make the buffered entries durable meanwhile.
+                self.hand_over_audit(false)?;
                 match self.receiver.recv().await {
                     Some(event) => events.push(event),
                     None => return Err(Error::Internal("the event channel closed".into())),
@@ -203,18 +219,26 @@ impl<S: Store + 'static> Executor<S> {
             machine::decide(&mut self.state, event, now, &mut decision);
         }
         let batch = take_batch(&mut self.state, &mut decision.history);
-        // The round's audit entries are queued now, in round order. They must be durable before
-        // anything acts outside the process; a round that only does in-process work (a `log`, an
-        // `assert`, arming a timer) does not wait for them: a later round that acts outside, the
-        // end of the run, or the audit writer's lazy sync (50 ms) makes them durable. This spares
-        // a chain of no-op steps one audit `fdatasync` per step on top of its store commit.
+        // The round's audit entries must be durable before anything acts outside the process. A
+        // round that only does in-process work (a `log`, an `assert`, arming a timer) does not
+        // wait for them: they are buffered in order, and a later round that acts outside, the
+        // end of the run, or the audit writer's lazy sync makes them durable. This spares a chain
+        // of no-op steps one audit `fdatasync` (and one audit writer wake-up) per step on top of
+        // its store commit.
         self.check_audit_backlog()?;
         let outside = decision.effects.iter().any(acts_outside);
-        let audit = std::mem::take(&mut decision.audit);
-        let queued_urgently = outside && !audit.is_empty();
-        if !audit.is_empty() {
-            self.audit_backlog
-                .push(self.audit.queue_all(audit, outside)?);
+        if !decision.audit.is_empty() {
+            self.audit_buffer_since
+                .get_or_insert_with(std::time::Instant::now);
+            self.audit_buffer.append(&mut decision.audit);
+        }
+        let queued_urgently = outside && !self.audit_buffer.is_empty();
+        if outside
+            || self
+                .audit_buffer_since
+                .is_some_and(|since| since.elapsed() >= AUDIT_BUFFER_TIME)
+        {
+            self.hand_over_audit(outside)?;
         }
         let must_wait = if outside {
             std::mem::take(&mut self.audit_backlog)
@@ -246,6 +270,18 @@ impl<S: Store + 'static> Executor<S> {
             self.launch(effect).await?;
         }
         self.publish_status(false);
+        Ok(())
+    }
+
+    /// Hands the buffered audit entries to the audit log (`urgent`: to be synced at once).
+    fn hand_over_audit(&mut self, urgent: bool) -> Result<(), Error> {
+        self.audit_buffer_since = None;
+        if self.audit_buffer.is_empty() {
+            return Ok(());
+        }
+        let events = std::mem::take(&mut self.audit_buffer);
+        self.audit_backlog
+            .push(self.audit.queue_all(events, urgent)?);
         Ok(())
     }
 
@@ -508,6 +544,10 @@ impl<S: Store + 'static> Executor<S> {
         Ok(())
     }
 }
+
+/// Longest time audit entries of in-process rounds are buffered by the executor before they are
+/// handed to the audit log (which syncs them within 50 ms more, or sooner with anything urgent).
+const AUDIT_BUFFER_TIME: Duration = Duration::from_millis(20);
 
 /// Whether an effect acts outside the process (an SDRS/ECS request, an answer to an operator,
 /// releasing the run's locks at its end), so that the audit entries of its round, and of every
