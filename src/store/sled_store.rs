@@ -143,7 +143,19 @@ impl SledStore {
         sync_tree(&staging_dir)?;
         fs::rename(&staging_dir, &final_dir).at(&final_dir)?;
         sync_dir(&runs_dir)?;
-        Self::open(data_dir, run.run_id)
+        // sled's own I/O threads can keep the data file (and with it sled's lock) open for a
+        // moment after the last handle is dropped: under load, about one start in sixty found
+        // its brand-new database "in use" (seen in benches/engine.rs). Nobody else can have
+        // opened a directory renamed into place an instant ago, so wait for them briefly.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            match Self::open(data_dir, run.run_id) {
+                Err(Error::InUse { .. }) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+                opened => return opened,
+            }
+        }
     }
 
     /// Opens an existing run's database for this process to drive (or inspect).
