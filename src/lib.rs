@@ -15,6 +15,8 @@
 pub mod cli;
 pub mod emulator;
 pub mod engine;
+pub mod report;
 pub mod runbook;
+pub mod scheduler;
 pub mod sdrs;
 pub mod store;

@@ -429,6 +429,53 @@ fn a_lost_answer_is_reconciled_and_never_sent_twice() {
 }
 
 #[test]
+fn a_lost_stop_answer_is_reconciled_while_the_stop_job_still_runs() {
+    // With job latency the server is still ACTIVE (powering off) when drbook probes it: the
+    // pending power change is what proves the stop arrived.
+    let h = Harness::with(drbook::emulator::Config {
+        job_latency: std::time::Duration::from_secs(1),
+        ..drbook::emulator::Config::default()
+    });
+    h.emulator()
+        .add_fault(drbook::emulator::FaultRule {
+            id: None,
+            operation: "batch_stop_servers".into(),
+            resource: Some("ecs-web-02".into()),
+            action: FaultAction::DropAfterApply,
+            rate: None,
+            times: Some(1),
+        })
+        .unwrap();
+    let run = h.run(
+        &example("planned-failover.yaml"),
+        &[
+            "--mode",
+            "planned-failover",
+            "--auto-approve",
+            "--actor",
+            "dr-lead",
+        ],
+    );
+    run.expect(0, "succeeded");
+    let stops: Vec<_> = h
+        .calls()
+        .into_iter()
+        .filter(|c| c.operation.as_deref() == Some("batch_stop_servers"))
+        .filter_map(|c| c.resource_id)
+        .collect();
+    assert_eq!(stops.len(), 3, "{stops:?}");
+    assert_eq!(stops.iter().filter(|s| *s == "ecs-web-02").count(), 1);
+    assert_eq!(h.server("ecs-web-02"), "SHUTOFF");
+    let reconciled: Vec<_> = h
+        .steps(&run.run_id())
+        .into_iter()
+        .filter(|s| s.step_id == "stop_production" && s.item.is_some())
+        .filter(|s| s.response.as_ref().is_some_and(|r| r["reconciled"] == true))
+        .collect();
+    assert_eq!(reconciled.len(), 1, "one stop was reconciled");
+}
+
+#[test]
 fn a_server_error_on_a_mutating_call_is_reconciled_before_the_retry() {
     let h = Harness::new();
     // The injected 500 is answered before the request is applied: reconciliation finds the

@@ -6,7 +6,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use serde_json::json;
+
 use super::exit::Exit;
+use super::output::{Output, print_json};
 use super::run::{error_exit, parse_duration};
 use crate::engine::{self, CommandReceipt, OperatorCommand, Verb};
 use crate::store::{DataDir, RunId};
@@ -32,6 +35,10 @@ pub struct Args {
     /// How long to wait for the driving process to confirm.
     #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
     wait: Duration,
+    /// `text` or `json` (`{"verb", "run_id", "step", "accepted", "queued", "message"}`, as
+    /// `drbook skip` prints it).
+    #[arg(long, value_enum, default_value = "text")]
+    output: Output,
 }
 
 pub fn run(args: Args, verb: Verb) -> anyhow::Result<Exit> {
@@ -56,7 +63,50 @@ pub fn run(args: Args, verb: Verb) -> anyhow::Result<Exit> {
         comment,
         issued_at: jiff::Timestamp::now(),
     };
-    match engine::send_command(&data_dir, run_id, &command, args.wait) {
+    let receipt = match engine::send_command(&data_dir, run_id, &command, args.wait) {
+        // The driving process may have answered (and even ended) right after the wait.
+        Ok(CommandReceipt::Queued { id }) => {
+            match engine::inbox::read_reply(&data_dir, run_id, &id) {
+                Some(reply) => Ok(CommandReceipt::Answered(reply)),
+                None => Ok(CommandReceipt::Queued { id }),
+            }
+        }
+        other => other,
+    };
+    if args.output == Output::Json {
+        let (accepted, queued, message) = match receipt {
+            Ok(CommandReceipt::Answered(reply)) => (reply.accepted, false, reply.message),
+            Ok(CommandReceipt::Queued { id }) if engine::inbox::is_driven(&data_dir, run_id) => (
+                true,
+                true,
+                format!(
+                    "sent ({id}): the drbook process driving run {run_id} has not confirmed it yet; it applies the decision when it next reads its inbox"
+                ),
+            ),
+            Ok(CommandReceipt::Queued { id }) => (
+                true,
+                true,
+                format!(
+                    "queued ({id}): no drbook process is driving run {run_id} right now; the decision is applied when it runs again: drbook resume {run_id}"
+                ),
+            ),
+            Err(error) => return Ok(error_exit(&error)),
+        };
+        print_json(&json!({
+            "verb": verb.as_str(),
+            "run_id": run_id,
+            "step": args.step,
+            "accepted": accepted,
+            "queued": queued,
+            "message": message,
+        }))?;
+        return Ok(if accepted {
+            Exit::Success
+        } else {
+            Exit::Conflict
+        });
+    }
+    match receipt {
         Ok(CommandReceipt::Answered(reply)) if reply.accepted => {
             println!("{}", reply.message);
             Ok(Exit::Success)
@@ -64,6 +114,17 @@ pub fn run(args: Args, verb: Verb) -> anyhow::Result<Exit> {
         Ok(CommandReceipt::Answered(reply)) => {
             eprintln!("refused: {}", reply.message);
             Ok(Exit::Conflict)
+        }
+        // Queued means either that nobody drives the run or that the driving process did not
+        // answer within `--wait`; telling the operator "nobody drives it" in the second case
+        // would send them to `drbook resume`, which the live process then refuses.
+        Ok(CommandReceipt::Queued { id }) if engine::inbox::is_driven(&data_dir, run_id) => {
+            println!(
+                "sent ({id}): the drbook process driving run {run_id} has not confirmed it within {}; it applies the decision when it next reads its inbox (every {}ms)",
+                crate::runbook::Duration::from(args.wait),
+                engine::inbox::POLL_INTERVAL.as_millis()
+            );
+            Ok(Exit::Success)
         }
         Ok(CommandReceipt::Queued { id }) => {
             println!(

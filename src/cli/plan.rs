@@ -23,8 +23,10 @@ pub struct Args {
     #[arg(value_name = "FILE")]
     file: PathBuf,
     /// The DR mode to plan (optional when the runbook has a single mode or none).
-    #[arg(long, value_parser = parse_mode)]
-    mode: Option<Mode>,
+    // A string, parsed in `run`: an unknown mode is invalid input to the runbook (exit 2), as
+    // in `drbook run`, not a usage error (64).
+    #[arg(long)]
+    mode: Option<String>,
     /// A param value; repeat for several. Lists: JSON (`["a","b"]`) or `a,b`.
     #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
     params: Vec<String>,
@@ -36,15 +38,18 @@ pub struct Args {
     format: Format,
 }
 
-fn parse_mode(text: &str) -> Result<Mode, String> {
-    text.parse()
-}
-
 pub fn run(args: Args) -> anyhow::Result<Exit> {
     if args.output == Output::Json && args.format != Format::Waves {
         eprintln!("error: `--format dot` and `--format mermaid` draw text; drop `--output json`");
         return Ok(Exit::Usage);
     }
+    let mode = match args.mode.as_deref().map(str::parse::<Mode>).transpose() {
+        Ok(mode) => mode,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return Ok(Exit::Invalid);
+        }
+    };
     let catalog = Catalog::global();
     let runbook = match runbook::load(&args.file, catalog) {
         Ok(runbook) => runbook,
@@ -62,7 +67,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
             });
         }
     };
-    let plan = runbook.resolve_mode(args.mode).and_then(|mode| {
+    let plan = runbook.resolve_mode(mode).and_then(|mode| {
         let params = ParamValues::from_args(&runbook, &args.params)?;
         Plan::new(&runbook, mode, &params, catalog)
     });

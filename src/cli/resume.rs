@@ -8,7 +8,7 @@ use anyhow::Context as _;
 
 use super::exit::Exit;
 use super::output::Output;
-use super::run::{ConnectionArgs, connect, error_exit, init_tracing, observer, report};
+use super::run::{ConnectionArgs, connect, error_exit, init_tracing, report};
 use crate::engine::{self, ResumeRequest};
 use crate::store::{DataDir, RunId};
 
@@ -68,9 +68,12 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         request.concurrency = args.concurrency;
         request.wait_for_approval = !args.no_wait;
         request.auto_approve = args.auto_approve;
-        request.observer = Some(observer());
         request.tuning = tuning;
+        let progress = super::progress::Progress::new();
+        request.observer = Some(progress.observer());
+        let follower = super::progress::Follower::start(progress, request.data_dir.clone(), run_id);
         let result = engine::resume(request).await;
+        follower.stop().await;
         if let Some(emulator) = emulator {
             emulator.shutdown().await;
         }

@@ -26,8 +26,11 @@ pub struct ConnectionArgs {
     /// credentials) and run against it.
     #[arg(long, conflicts_with_all = ["endpoint", "region"])]
     pub emulator: bool,
-    /// SDRS endpoint URL (also serves ECS), e.g. the one `drbook emulator` prints.
-    #[arg(long, env = "DRBOOK_SDRS_ENDPOINT", value_name = "URL")]
+    /// SDRS endpoint URL (also serves ECS), e.g. the one `drbook emulator` prints. Default:
+    /// `$DRBOOK_SDRS_ENDPOINT` (ignored with `--emulator`).
+    // Read from the environment by hand, not with clap's `env`: clap counts an environment value
+    // as given, so an exported endpoint would make `--emulator` a usage error.
+    #[arg(long, value_name = "URL")]
     pub endpoint: Option<String>,
     /// Huawei Cloud region (`https://sdrs.<region>.myhuaweicloud.com`).
     #[arg(long, value_name = "REGION")]
@@ -40,6 +43,9 @@ pub struct ConnectionArgs {
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub poll_interval: Option<Duration>,
 }
+
+/// The environment variable naming the SDRS endpoint when `--endpoint` is not given.
+pub const ENDPOINT_ENV: &str = "DRBOOK_SDRS_ENDPOINT";
 
 /// A duration in friendly form (`200ms`, `2h`).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -86,9 +92,13 @@ pub async fn connect(
             None => return Err(env_error.into()),
         },
     };
+    let exported = std::env::var(ENDPOINT_ENV)
+        .ok()
+        .filter(|url| !url.trim().is_empty());
     let endpoint = Endpoint::resolve(
         args.endpoint
             .as_deref()
+            .or(exported.as_deref())
             .or(profile.as_ref().and_then(|p| p.endpoint.as_deref())),
         args.region
             .as_deref()
@@ -117,9 +127,12 @@ pub struct Args {
     /// The runbook file.
     #[arg(value_name = "FILE")]
     file: PathBuf,
-    /// The DR mode (optional when the runbook has a single mode or none).
-    #[arg(long, value_parser = parse_mode)]
-    mode: Option<Mode>,
+    /// The DR mode: drill, planned-failover, failover, reverse or failback (optional when the
+    /// runbook has a single mode or none).
+    // A string here, parsed in `run_async`: an unknown mode is invalid input to the runbook
+    // (exit 2), like a mode the runbook does not support, not a usage error (64).
+    #[arg(long, value_name = "MODE")]
+    mode: Option<String>,
     /// A param value; repeat for several. Lists: JSON (`["a","b"]`) or `a,b`.
     #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
     params: Vec<String>,
@@ -158,10 +171,6 @@ pub struct Args {
     output: Output,
 }
 
-fn parse_mode(text: &str) -> Result<Mode, String> {
-    text.parse()
-}
-
 /// Prints progress lines on stderr.
 pub fn observer() -> engine::Observer {
     Arc::new(|notice: &Notice| {
@@ -188,11 +197,18 @@ pub fn init_tracing() {
 }
 
 async fn run_async(args: Args) -> anyhow::Result<Exit> {
+    let mode = match args.mode.as_deref().map(str::parse::<Mode>).transpose() {
+        Ok(mode) => mode,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return Ok(Exit::Invalid);
+        }
+    };
     let data_dir = DataDir::from_arg(args.data_dir.clone())?;
     let (connection, emulator, tuning) = connect(&args.connection, args.dry_run).await?;
     let actor = args.actor.clone().unwrap_or_else(engine::default_actor);
     let mut request = RunRequest::new(args.file.clone(), data_dir, connection);
-    request.mode = args.mode;
+    request.mode = mode;
     request.params = args.params.clone();
     request.run_key = args.run_key.clone();
     request.dry_run = args.dry_run;
@@ -201,9 +217,15 @@ async fn run_async(args: Args) -> anyhow::Result<Exit> {
     request.deadline = args.deadline;
     request.wait_for_approval = !args.no_wait;
     request.auto_approve = args.auto_approve;
-    request.observer = Some(observer());
     request.tuning = tuning;
+    // The run's id is chosen here so that the progress display can follow its snapshot.
+    let run_id = crate::store::RunId::new();
+    request.run_id = Some(run_id);
+    let progress = super::progress::Progress::new();
+    request.observer = Some(progress.observer());
+    let follower = super::progress::Follower::start(progress, request.data_dir.clone(), run_id);
     let result = engine::start(request).await;
+    follower.stop().await;
     if let Some(emulator) = emulator {
         emulator.shutdown().await;
     }
@@ -233,15 +255,20 @@ pub fn error_exit(error: &Error) -> Exit {
             eprintln!("error: {error}");
             Exit::Invalid
         }
-        Error::Locked { .. } | Error::InUse { .. } => {
+        Error::Locked { .. } | Error::InUse { .. } | Error::NotDriven { .. } => {
             eprintln!("error: {error}");
+            if let Some(help) = miette::Diagnostic::help(error) {
+                eprintln!("  help: {help}");
+            }
             Exit::Conflict
         }
-        Error::RunNotFound { .. } => {
+        Error::RunNotFound { .. } | Error::StepNotFound { .. } => {
             eprintln!("error: {error}");
             Exit::NotFound
         }
-        Error::Command(_) => {
+        // The run's state does not allow it (rolled back, its runbook no longer validates):
+        // a conflict with what the operator asked, not a bug in drbook.
+        Error::Command(_) | Error::NotResumable { .. } => {
             eprintln!("error: {error}");
             Exit::Conflict
         }
@@ -328,13 +355,20 @@ pub fn report(outcome: &RunOutcome, output: Output, verb: &str) -> anyhow::Resul
                 text.push('\n');
             }
             for waiting in &snapshot.waiting_approvals {
+                let approvers = if waiting.approvers.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (approvers: {})", waiting.approvers.join(", "))
+                };
                 text.push_str(&format!(
-                    "waiting for approval of `{}`: drbook approve {} {} --comment ... (then `drbook resume {}` if no process drives the run)\n",
+                    "waiting for approval of `{}`{approvers}: drbook approve {} {} --comment ... (then `drbook resume {}` if no process drives the run)\n",
                     waiting.step, outcome.run_id, waiting.step, outcome.run_id
                 ));
             }
             print(&text)?;
-            if outcome.status == RunStatus::WaitingApproval && verb == "run" {
+            // Not for a run returned by its run key: another process may be driving it, and
+            // the lines above already say when a resume is needed.
+            if outcome.status == RunStatus::WaitingApproval && verb == "run" && !outcome.existing {
                 eprintln!(
                     "the run waits for an approval; it continues with `drbook resume {}`",
                     outcome.run_id

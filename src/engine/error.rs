@@ -29,7 +29,7 @@ pub enum Error {
     #[diagnostic(
         code(drbook::engine::locked),
         help(
-            "wait for run {holder} to finish (`drbook status {holder}`), or resume it; if it will never resume, break the lock"
+            "run {holder} releases it when it ends: wait for it, or `drbook resume {holder}` if its process died"
         )
     )]
     Locked { name: String, holder: String },
@@ -59,6 +59,22 @@ pub enum Error {
     #[error("run {run_id} cannot be resumed: {reason}")]
     #[diagnostic(code(drbook::engine::not_resumable))]
     NotResumable { run_id: String, reason: String },
+
+    /// The run has no step with this id.
+    #[error("run {run_id} has no step `{step}`")]
+    #[diagnostic(
+        code(drbook::engine::step_not_found),
+        help("`drbook status {run_id}` lists the run's steps")
+    )]
+    StepNotFound { run_id: String, step: String },
+
+    /// `skip` / `abort` through the inbox need a process driving the run.
+    #[error("no drbook process is driving run {run_id}")]
+    #[diagnostic(
+        code(drbook::engine::not_driven),
+        help("act on the stopped run instead (`drbook skip` and `drbook abort` do it themselves)")
+    )]
+    NotDriven { run_id: String },
 
     /// An operator command that does not apply (unknown step, not waiting, not an approver).
     #[error("{0}")]

@@ -95,6 +95,10 @@ pub struct Executor<S: Store> {
     status_sender: Option<watch::Sender<Option<StatusSnapshot>>>,
     last_status: Option<RunStatus>,
     last_snapshot: std::time::Instant,
+    /// A change was not published yet (it came sooner than `status_interval` after the last
+    /// snapshot): the loop publishes it once the interval is over, even if nothing else happens
+    /// (a step waiting for a long job must show as waiting).
+    snapshot_stale: bool,
     finished: Option<RunStatus>,
     /// Audit entries of earlier rounds that are queued but not yet known to be durable (see
     /// [`acts_outside`]).
@@ -135,6 +139,7 @@ impl<S: Store + 'static> Executor<S> {
             status_sender: None,
             last_status: None,
             last_snapshot: std::time::Instant::now(),
+            snapshot_stale: false,
             finished: None,
             audit_backlog: Vec::new(),
             audit_buffer: Vec::new(),
@@ -193,7 +198,22 @@ impl<S: Store + 'static> Executor<S> {
                 // Nothing to do until an event comes, which may take long: let the audit
                 // writer make the buffered entries durable meanwhile.
                 self.hand_over_audit(false)?;
-                match self.receiver.recv().await {
+                let next = if self.snapshot_stale {
+                    let wait = self
+                        .config
+                        .status_interval
+                        .saturating_sub(self.last_snapshot.elapsed());
+                    match tokio::time::timeout(wait, self.receiver.recv()).await {
+                        Ok(next) => next,
+                        Err(_) => {
+                            self.publish_status(false);
+                            continue;
+                        }
+                    }
+                } else {
+                    self.receiver.recv().await
+                };
+                match next {
                     Some(event) => events.push(event),
                     None => return Err(Error::Internal("the event channel closed".into())),
                 }
@@ -374,8 +394,10 @@ impl<S: Store + 'static> Executor<S> {
         let status = self.state.run.status;
         let due = self.last_snapshot.elapsed() >= self.config.status_interval;
         if !(force || due || self.last_status != Some(status)) {
+            self.snapshot_stale = true;
             return;
         }
+        self.snapshot_stale = false;
         self.last_status = Some(status);
         self.last_snapshot = std::time::Instant::now();
         let pid = (!force).then(std::process::id);

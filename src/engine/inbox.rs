@@ -1,5 +1,5 @@
-//! Operator commands from other processes (`drbook approve`, `drbook reject`), and the lock that
-//! tells whether a process is driving a run.
+//! Operator commands from other processes (`drbook approve`, `drbook reject`, `drbook skip`,
+//! `drbook abort`), and the lock that tells whether a process is driving a run.
 //!
 //! sled holds a live run's database exclusively, so a second process never opens it. Instead it
 //! drops a command file into the run's inbox, atomically (temp file, `fsync`, rename, directory
@@ -45,6 +45,25 @@ pub enum Verb {
     Approve,
     /// Reject an approval gate (the step fails with `DRBOOK.REJECTED`).
     Reject,
+    /// Skip a step that has not started, waits (approval, retry delay, job, `wait.until`,
+    /// `sleep`) or runs a read-only action; the comment is the reason. Steps that need it run
+    /// as if it had succeeded.
+    Skip,
+    /// Abort the run: nothing new starts, cancellable work stops, completed steps are
+    /// compensated, and the run ends `aborted`. The comment is the reason; `step` is empty.
+    Abort,
+}
+
+impl Verb {
+    /// The verb's name as operators type it (`approve`, `skip`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verb::Approve => "approve",
+            Verb::Reject => "reject",
+            Verb::Skip => "skip",
+            Verb::Abort => "abort",
+        }
+    }
 }
 
 /// One operator command, as written into a run's inbox.
@@ -53,10 +72,12 @@ pub struct OperatorCommand {
     #[serde(default = "command_format")]
     pub format: u32,
     pub verb: Verb,
-    /// The approval step's id.
+    /// The step the command is about (empty for `abort`, which is about the whole run).
+    #[serde(default)]
     pub step: String,
     /// Who decides (`--actor`, default the OS user).
     pub actor: String,
+    /// The approver's comment, or the reason of a skip or an abort.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
     pub issued_at: Timestamp,

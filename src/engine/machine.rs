@@ -30,8 +30,8 @@ use crate::runbook::{self, Selector, codes};
 use crate::sdrs::operations::{self, Operation, Service};
 use crate::store::audit::{AuditEvent, AuditKind};
 use crate::store::records::{
-    ApprovalDecision, Attempt, AttemptOutcome, CompensationRecord, EventRecord, Intent, RunStatus,
-    StepStatus, Verdict as ApprovalVerdict,
+    ApprovalDecision, Attempt, AttemptOutcome, CompensationRecord, EventRecord, Intent, RunRecord,
+    RunStatus, StepRecord, StepStatus, Verdict as ApprovalVerdict,
 };
 
 /// The job id a reconciled call gets when its real job id was lost with its answer. A job wait
@@ -49,6 +49,52 @@ pub const NOT_FOUND_CODES: &[&str] = &[
     "SDRS.1608", // replication pair not found
     "SDRS.1902", // DR drill not found
 ];
+
+/// How `run.error` starts when an operator aborted the run (`drbook abort`). Such a run ends
+/// `aborted` instead of `failed` once its completed steps are compensated. The marker lives in
+/// the error text because the run record is what a resumed run rebuilds its phase from, so an
+/// abort interrupted by a crash still ends `aborted`.
+pub const OPERATOR_ABORT_PREFIX: &str = "aborted by ";
+
+/// The key of a step record's `response` that says an operator skipped the step
+/// (`{"operator_skip": {"actor": ..., "reason": ..., "at": ...}}`). Retrying a failed run keeps
+/// such steps skipped, where the steps the engine skipped run again.
+pub const OPERATOR_SKIP_KEY: &str = "operator_skip";
+
+/// Whether an operator aborted the run (see [`OPERATOR_ABORT_PREFIX`]).
+pub fn is_operator_abort(run: &RunRecord) -> bool {
+    run.error
+        .as_deref()
+        .is_some_and(|e| e.starts_with(OPERATOR_ABORT_PREFIX))
+}
+
+/// Whether an operator skipped this step (see [`OPERATOR_SKIP_KEY`]).
+pub fn is_operator_skip(record: &StepRecord) -> bool {
+    record.status == StepStatus::Skipped
+        && record
+            .response
+            .as_ref()
+            .is_some_and(|r| r.get(OPERATOR_SKIP_KEY).is_some())
+}
+
+/// Marks a record skipped by an operator: closes an attempt left open, records who and why.
+pub fn mark_operator_skip(record: &mut StepRecord, actor: &str, reason: &str, now: Timestamp) {
+    if let Some(last) = record.attempts.last_mut()
+        && last.outcome == AttemptOutcome::InProgress
+    {
+        last.outcome = AttemptOutcome::Cancelled;
+        last.ended_at = Some(now);
+        last.error_code = Some(codes::CANCELLED.to_owned());
+        last.message = Some(format!("skipped by {actor}"));
+    }
+    record.status = StepStatus::Skipped;
+    record.skip_reason = Some(format!("skipped by {actor}: {reason}"));
+    record.response = Some(json!({
+        OPERATOR_SKIP_KEY: {"actor": actor, "reason": reason, "at": now}
+    }));
+    record.next_attempt_at = None;
+    record.ended_at = Some(now);
+}
 
 /// What happened.
 #[derive(Debug, Clone)]
@@ -290,16 +336,7 @@ impl fmt::Display for Notice {
 
 /// The kebab-case name of a run status.
 pub fn run_status_name(status: RunStatus) -> &'static str {
-    match status {
-        RunStatus::Pending => "pending",
-        RunStatus::Running => "running",
-        RunStatus::WaitingApproval => "waiting-approval",
-        RunStatus::Compensating => "compensating",
-        RunStatus::Succeeded => "succeeded",
-        RunStatus::Failed => "failed",
-        RunStatus::FailedCompensation => "failed-compensation",
-        RunStatus::Aborted => "aborted",
-    }
+    status.as_str()
 }
 
 /// Everything one batch of decisions produced.
@@ -1136,6 +1173,18 @@ impl RunState {
                 last.message = Some(failure.message.clone());
             }
         }
+        self.forget_waited_job(id, track);
+    }
+
+    /// A job wait shows the job it polls only while it waits: a record's `job_id` names the job
+    /// an operation returned (reports list those), not one a wait step polled.
+    fn forget_waited_job(&mut self, id: UnitId, track: Track) {
+        if track == Track::Forward
+            && matches!(self.plan_of(id, track), Some(ActionPlan::JobWait(_)))
+            && let Some(unit) = self.unit_mut(id)
+        {
+            unit.record.job_id = None;
+        }
     }
 
     /// Starts (or restarts) one attempt of a unit's action.
@@ -1277,6 +1326,14 @@ impl RunState {
                             return;
                         }
                     };
+                if track == Track::Forward
+                    && let Some(unit) = self.unit_mut(id)
+                {
+                    // `drbook status` shows which SDRS job the step waits for.
+                    unit.record.status = StepStatus::WaitingJob;
+                    unit.record.job_id = Some(job_id.clone());
+                    self.touch(id);
+                }
                 let task = self.new_task(id, track, Purpose::Attempt);
                 if let Some(reference) = job_id.strip_prefix(RECONCILED_JOB_PREFIX) {
                     let outcome = self.reconciled_job(reference);
@@ -1623,6 +1680,14 @@ impl RunState {
             self.touch(id);
             self.history(out, id, now, json!({"status": "waiting-approval"}));
         }
+        // A gate re-entered on resume after its deadline passed (nobody drove the run, or
+        // `--no-wait` stopped it) is decided now, not through a timer: a `--no-wait` resume
+        // returns as soon as only approvals wait, before a zero-delay timer could fire, so the
+        // gate would otherwise wait forever.
+        if timeout_at.is_some_and(|at| at <= now) {
+            self.approval_timed_out(id, now, out);
+            return;
+        }
         out.notices.push(Notice::WaitingApproval {
             run_id: self.run.run_id.to_string(),
             key: self.key(id).to_string(),
@@ -1708,7 +1773,7 @@ impl RunState {
         out.history.push(EventRecord {
             time: now,
             kind: "operator.command".into(),
-            step: Some(command.step.clone()),
+            step: (!command.step.is_empty()).then(|| command.step.clone()),
             data: json!({
                 "verb": command.verb,
                 "actor": command.actor,
@@ -1729,6 +1794,13 @@ impl RunState {
         now: Timestamp,
         out: &mut Decision,
     ) -> Result<String, String> {
+        match command.verb {
+            Verb::Skip => return self.operator_skip(command, now, out),
+            Verb::Abort => {
+                return self.operator_abort(&command.actor, command.comment.as_deref(), now, out);
+            }
+            Verb::Approve | Verb::Reject => {}
+        }
         let Some(&step) = self.index.get(&command.step) else {
             return Err(format!(
                 "run {} has no step `{}`",
@@ -1777,9 +1849,10 @@ impl RunState {
         if let Some(unit) = self.unit_mut(id) {
             unit.task = None;
         }
-        let verdict = match command.verb {
-            Verb::Approve => ApprovalVerdict::Approve,
-            Verb::Reject => ApprovalVerdict::Reject,
+        let verdict = if command.verb == Verb::Reject {
+            ApprovalVerdict::Reject
+        } else {
+            ApprovalVerdict::Approve
         };
         self.apply_decision(id, verdict, command.actor.clone(), comment, now, out);
         Ok(format!(
@@ -1791,6 +1864,144 @@ impl RunState {
                 "rejected"
             },
             command.actor
+        ))
+    }
+
+    // ----- operator skip and abort ---------------------------------------------------------------
+
+    /// `drbook skip RUN STEP --reason ...` on a live run: the step ends `skipped` (its
+    /// dependants run as if it had succeeded). Refused for a step that is final, whose
+    /// `for_each` items have started, or whose mutating call is in flight (its outcome is not
+    /// known yet; skipping it would hide a change made in the cloud).
+    fn operator_skip(
+        &mut self,
+        command: &OperatorCommand,
+        now: Timestamp,
+        out: &mut Decision,
+    ) -> Result<String, String> {
+        let reason = command
+            .comment
+            .as_deref()
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+            .ok_or_else(|| "a skip needs a reason".to_owned())?
+            .to_owned();
+        let Some(&step) = self.index.get(&command.step) else {
+            return Err(format!(
+                "run {} has no step `{}`",
+                self.run.run_id, command.step
+            ));
+        };
+        let i = step as usize;
+        let id = UnitId::step(step);
+        if !self.steps[i].active {
+            return Err(format!(
+                "step `{}` does not run in this run's mode",
+                command.step
+            ));
+        }
+        if self.phase != Phase::Running {
+            return Err(format!(
+                "run {} is stopping ({}); its steps are no longer skipped",
+                self.run.run_id,
+                self.run.error.as_deref().unwrap_or("compensating")
+            ));
+        }
+        let status = self.steps[i].unit.status();
+        if is_final(status) {
+            return Err(format!(
+                "step `{}` is already {}",
+                command.step,
+                status_name(status)
+            ));
+        }
+        if self.steps[i].fan.is_some() {
+            return Err(format!(
+                "step `{}` has started its for_each items; a fan-out cannot be skipped once started",
+                command.step
+            ));
+        }
+        if let Some(task) = self.steps[i].unit.task {
+            if let Some(live) = self.tasks.get(&task)
+                && !self.is_cancellable(live)
+            {
+                return Err(format!(
+                    "step `{}` has a mutating call in flight (or being reconciled); skip it once that call is settled, or abort the run",
+                    command.step
+                ));
+            }
+            self.tasks.remove(&task);
+            out.effects.push(Effect::Cancel { task });
+            if let Some(unit) = self.unit_mut(id) {
+                unit.task = None;
+            }
+        }
+        self.ready.retain(|u| *u != id);
+        self.steps[i].queued = true;
+        if let Some(unit) = self.unit_mut(id) {
+            mark_operator_skip(&mut unit.record, &command.actor, &reason, now);
+        }
+        self.forget_waited_job(id, Track::Forward);
+        self.touch(id);
+        let key = self.key(id).to_string();
+        self.history(
+            out,
+            id,
+            now,
+            json!({"status": "skipped", "reason": reason, "actor": command.actor}),
+        );
+        out.audit.push(AuditEvent {
+            actor: command.actor.clone(),
+            kind: AuditKind::StepTransition,
+            run_id: Some(self.run.run_id),
+            data: json!({"step": key, "status": "skipped", "reason": reason}),
+        });
+        out.notices.push(Notice::StepEnded {
+            key,
+            status: StepStatus::Skipped,
+            code: None,
+            message: Some(format!("skipped by {}: {reason}", command.actor)),
+        });
+        self.finish_unit(id, now, out);
+        Ok(format!(
+            "step `{}` skipped by {}",
+            command.step, command.actor
+        ))
+    }
+
+    /// `drbook abort RUN --reason ...`: stops the run like a failure does (nothing new
+    /// starts, cancellable work stops, mutating calls in flight finish), then compensates the
+    /// completed steps; the run ends `aborted`.
+    fn operator_abort(
+        &mut self,
+        actor: &str,
+        reason: Option<&str>,
+        now: Timestamp,
+        out: &mut Decision,
+    ) -> Result<String, String> {
+        let reason = reason
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+            .ok_or_else(|| "an abort needs a reason".to_owned())?;
+        match &self.phase {
+            Phase::Running => {}
+            Phase::Draining { reason } => {
+                return Err(format!("the run is already stopping: {reason}"));
+            }
+            Phase::Compensating { .. } => {
+                return Err("the run is already compensating its completed steps".into());
+            }
+            Phase::Done => return Err("the run has ended".into()),
+        }
+        self.begin_abort(
+            format!("{OPERATOR_ABORT_PREFIX}{actor}: {reason}"),
+            codes::CANCELLED,
+            now,
+            out,
+        );
+        Ok(format!(
+            "run {} aborted by {actor}; completed steps are being compensated",
+            self.run.run_id
         ))
     }
 
@@ -1907,7 +2118,7 @@ impl RunState {
                 }
                 out.notices.push(Notice::Reconciled {
                     key: key.clone(),
-                    verdict: "the call was applied; continuing without sending it again".into(),
+                    verdict: "the resource already shows the call's effect (it was applied, or was not needed); continuing without sending it again".into(),
                 });
                 self.history(out, id, now, json!({"reconciled": "applied"}));
                 if t.track == Track::Compensation {
@@ -1981,39 +2192,40 @@ impl RunState {
             Purpose::Sleep => {
                 self.attempt_succeeded(id, t.track, json!({"slept": true}), false, now, out);
             }
-            Purpose::Approval => {
-                let (on_timeout, timeout) = {
-                    let unit = self.unit(id);
-                    let on_timeout = unit
-                        .and_then(|u| u.record.response.as_ref())
-                        .and_then(|r| r.pointer("/approval/on_timeout"))
-                        .and_then(Value::as_str)
-                        .unwrap_or("reject")
-                        .to_owned();
-                    let timeout = self
-                        .step_def(id.step)
-                        .timeout
-                        .map_or_else(String::new, |d| d.to_string());
-                    (on_timeout, timeout)
-                };
-                if on_timeout == "approve" {
-                    self.apply_decision(
-                        id,
-                        ApprovalVerdict::Approve,
-                        "drbook".into(),
-                        Some(format!("no decision within {timeout}; on_timeout: approve")),
-                        now,
-                        out,
-                    );
-                } else {
-                    let failure = Failure::drbook(
-                        codes::REJECTED,
-                        format!("no decision within {timeout} (on_timeout: reject)"),
-                    );
-                    self.fail_final(id, Track::Forward, failure, now, out);
-                }
-            }
+            Purpose::Approval => self.approval_timed_out(id, now, out),
             _ => {}
+        }
+    }
+
+    /// An approval gate's `timeout` passed without a decision: approve or reject as the gate's
+    /// `on_timeout` says.
+    fn approval_timed_out(&mut self, id: UnitId, now: Timestamp, out: &mut Decision) {
+        let on_timeout = self
+            .unit(id)
+            .and_then(|u| u.record.response.as_ref())
+            .and_then(|r| r.pointer("/approval/on_timeout"))
+            .and_then(Value::as_str)
+            .unwrap_or("reject")
+            .to_owned();
+        let timeout = self
+            .step_def(id.step)
+            .timeout
+            .map_or_else(String::new, |d| d.to_string());
+        if on_timeout == "approve" {
+            self.apply_decision(
+                id,
+                ApprovalVerdict::Approve,
+                "drbook".into(),
+                Some(format!("no decision within {timeout}; on_timeout: approve")),
+                now,
+                out,
+            );
+        } else {
+            let failure = Failure::drbook(
+                codes::REJECTED,
+                format!("no decision within {timeout} (on_timeout: reject)"),
+            );
+            self.fail_final(id, Track::Forward, failure, now, out);
         }
     }
 
@@ -2673,6 +2885,13 @@ impl RunState {
         if self.phase == Phase::Done {
             return;
         }
+        // An operator's abort ends `aborted` once there is nothing left to undo; a failed
+        // compensation still ends `failed-compensation` (a human has to look).
+        let status = if status == RunStatus::Failed && is_operator_abort(&self.run) {
+            RunStatus::Aborted
+        } else {
+            status
+        };
         self.phase = Phase::Done;
         self.run.ended_at = Some(now);
         self.run_dirty = true;

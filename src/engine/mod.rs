@@ -22,8 +22,12 @@
 //! |---|---|
 //! | [`start`]`(RunRequest) -> RunOutcome` | start a run and drive it (async) |
 //! | [`resume`]`(ResumeRequest) -> RunOutcome` | continue a killed, waiting or failed run (async) |
-//! | [`send_command`]`(data_dir, run_id, &OperatorCommand, wait) -> CommandReceipt` | approve / reject from any process (blocking) |
+//! | [`resume`] with [`ResumeAction::RerunFrom`] / [`ResumeAction::Abort`] | `rerun --from STEP`; abort a run nobody drives |
+//! | [`send_command`]`(data_dir, run_id, &OperatorCommand, wait) -> CommandReceipt` | approve / reject / skip / abort from any process (blocking) |
+//! | [`skip_stopped`]`(data_dir, run_id, step, actor, reason)` | skip a step of a run nobody drives (async) |
 //! | [`read_status`]`(data_dir, run_id) -> Option<StatusSnapshot>` | a run's status without opening its database |
+//! | [`read_run`]`(data_dir, run_id) -> RunView` | a stopped run's records, history and runbook (blocking) |
+//! | [`record_verb`]`(data_dir, actor, run_id, verb, step, reason)` | an `operator.verb` audit entry |
 
 pub mod actions;
 pub mod catalog;
@@ -43,7 +47,8 @@ pub use executor::Observer;
 pub use inbox::{OperatorCommand, Reply, Verb};
 pub use machine::Notice;
 pub use runner::{
-    CommandReceipt, Connection, ResumeRequest, RunOutcome, RunRequest, Tuning, default_actor,
-    read_status, resume, send_command, start,
+    CommandReceipt, Connection, ResumeAction, ResumeRequest, RunOutcome, RunRequest, RunView,
+    Tuning, default_actor, read_run, read_status, record_verb, resume, send_command, skip_stopped,
+    start,
 };
 pub use status::StatusSnapshot;

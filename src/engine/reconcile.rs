@@ -657,8 +657,7 @@ async fn probe(p: &Prober<'_>, probe: Probe) -> Result<Found, crate::sdrs::Error
             let (mut done, mut moving, mut untouched) = (0, 0, 0);
             for id in &ids {
                 let server = p.show("show_server", "server_id", id).await?;
-                let status = str_at(&server, "/server/status");
-                let task_state = str_at(&server, "/server/task_state");
+                let (status, task_state) = server_power(&server);
                 if task_state == task {
                     moving += 1;
                 } else if status == target && task_state.is_empty() {
@@ -714,6 +713,17 @@ async fn probe(p: &Prober<'_>, probe: Probe) -> Result<Found, crate::sdrs::Error
             }
         }
     }
+}
+
+/// A `show_server` answer's `status` and pending power change. ECS names the latter
+/// `OS-EXT-STS:task_state` on the wire (as the `sdrs` models spell it); it is the only sign of
+/// a batch stop or start that was accepted and is still running, since `status` changes only
+/// when the job is done.
+fn server_power(server: &Value) -> (&str, &str) {
+    (
+        str_at(server, "/server/status"),
+        str_at(server, "/server/OS-EXT-STS:task_state"),
+    )
 }
 
 /// An applied create/attach: settled once its status stops moving.
@@ -814,6 +824,22 @@ mod tests {
         ] {
             assert!(rule(name).is_some(), "{name} has no reconciliation rule");
         }
+    }
+
+    #[test]
+    fn a_pending_power_change_is_read_from_the_wire_field() {
+        // Built from the wire model, so a renamed field cannot slip past this test.
+        let server = crate::sdrs::models::ShowServerResponse {
+            server: Some(crate::sdrs::models::Server {
+                status: Some("ACTIVE".into()),
+                task_state: Some("powering-off".into()),
+                ..Default::default()
+            }),
+        };
+        let value = serde_json::to_value(&server).unwrap();
+        assert_eq!(server_power(&value), ("ACTIVE", "powering-off"));
+        let idle = json!({"server": {"status": "SHUTOFF"}});
+        assert_eq!(server_power(&idle), ("SHUTOFF", ""));
     }
 
     #[test]

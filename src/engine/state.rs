@@ -396,7 +396,7 @@ pub fn template_status(status: StepStatus) -> crate::runbook::StepStatus {
 
 /// The kebab-case name of a stored status.
 pub fn status_name(status: StepStatus) -> &'static str {
-    template_status(status).as_str()
+    status.as_str()
 }
 
 /// Whether a status is final for the forward run (compensation may still change it).

@@ -12,14 +12,16 @@
 //!  "error": null, "locks": ["pg-web-0001"],
 //!  "counts": {"succeeded": 3, "running": 1, "pending": 8},
 //!  "steps": [{"id": "check_group", "status": "succeeded", "action": "sdrs.protection_group.show",
-//!             "attempts": 1, "error_code": null, "message": null, "simulated": false,
+//!             "needs": [], "attempts": 1, "error_code": null, "message": null,
+//!             "simulated": false, "job_id": null, "next_attempt_at": null,
 //!             "items": {"total": 3, "succeeded": 3}}],
 //!  "waiting_approvals": [{"step": "sign_off", "message": "...", "approvers": ["dr-lead"],
 //!                          "since": "...", "timeout_at": "..."}]}
 //! ```
 //!
 //! It is a convenience view, never a source of truth: a resume rebuilds everything from the
-//! database.
+//! database. [`StatusSnapshot::from_records`] builds the same view from a stopped run's
+//! database (`drbook status` of a run that no process drives, e.g. one that was killed).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -31,7 +33,8 @@ use serde_json::Value;
 use super::error::Error;
 use super::inbox::write_atomic;
 use super::machine::run_status_name;
-use super::state::{RunState, status_name};
+use super::state::{RunState, SIMULATED_KEY, status_name};
+use crate::runbook::{Mode, Runbook};
 use crate::store::records::{RunRecord, RunStatus, StepRecord, StepStatus};
 use crate::store::{DataDir, RunId};
 
@@ -69,6 +72,9 @@ pub struct StepSummary {
     pub id: String,
     pub status: StepStatus,
     pub action: String,
+    /// The steps it waits for (the DAG's edges), active ones only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub needs: Vec<String>,
     pub attempts: usize,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_code: Option<String>,
@@ -77,6 +83,12 @@ pub struct StepSummary {
     /// Dry run: the step was only simulated.
     #[serde(default)]
     pub simulated: bool,
+    /// The SDRS/ECS job the step returned or waits for (status `waiting-job`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
+    /// When the next attempt is due (status `retrying`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<Timestamp>,
     /// A `for_each` step: items per status, and the total.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub items: Option<BTreeMap<String, usize>>,
@@ -116,85 +128,182 @@ fn last_failure(record: &StepRecord) -> (Option<String>, Option<String>) {
     }
 }
 
+/// One step as the snapshot builders see it, from memory or from the database.
+struct StepView<'a> {
+    id: &'a str,
+    action: &'a str,
+    needs: Vec<String>,
+    record: &'a StepRecord,
+    /// The records of a started `for_each` step's items.
+    items: Option<Vec<&'a StepRecord>>,
+    simulated: bool,
+}
+
+fn summarize(view: StepView<'_>) -> (StepSummary, Option<WaitingApproval>) {
+    let record = view.record;
+    let items = view.items.as_ref().map(|units| {
+        let mut by_status: BTreeMap<String, usize> = BTreeMap::new();
+        for unit in units {
+            *by_status
+                .entry(status_name(unit.status).to_owned())
+                .or_default() += 1;
+        }
+        by_status.insert("total".into(), units.len());
+        by_status
+    });
+    let (error_code, message) = match &view.items {
+        Some(units) if record.attempts.is_empty() => units
+            .iter()
+            .map(|u| last_failure(u))
+            .find(|(code, _)| code.is_some())
+            .unwrap_or((None, None)),
+        _ => last_failure(record),
+    };
+    let waiting = (record.status == StepStatus::WaitingApproval).then(|| {
+        let approval = record
+            .response
+            .as_ref()
+            .and_then(|r| r.get("approval"))
+            .cloned()
+            .unwrap_or(Value::Null);
+        WaitingApproval {
+            step: view.id.to_owned(),
+            message: approval
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned(),
+            approvers: approval
+                .get("approvers")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            since: record.attempts.last().map(|a| a.started_at),
+            timeout_at: approval
+                .get("timeout_at")
+                .and_then(|v| serde_json::from_value(v.clone()).ok()),
+        }
+    });
+    let summary = StepSummary {
+        id: view.id.to_owned(),
+        status: record.status,
+        action: view.action.to_owned(),
+        needs: view.needs,
+        attempts: record.attempts.len(),
+        error_code,
+        message,
+        simulated: view.simulated,
+        job_id: record.job_id.clone(),
+        next_attempt_at: record.next_attempt_at,
+        items,
+        outputs: record
+            .outputs
+            .clone()
+            .filter(|o| o.as_object().is_some_and(|m| !m.is_empty())),
+    };
+    (summary, waiting)
+}
+
 impl StatusSnapshot {
     /// The snapshot of a run in memory.
     pub fn of(state: &RunState, driver_pid: Option<u32>) -> Self {
+        let views = state
+            .steps
+            .iter()
+            .enumerate()
+            .filter(|(_, node)| node.active)
+            .map(|(i, node)| StepView {
+                id: &node.id,
+                action: &state.runbook.steps[i].action,
+                needs: node
+                    .needs
+                    .iter()
+                    .map(|&n| state.steps[n as usize].id.clone())
+                    .collect(),
+                record: &node.unit.record,
+                items: node
+                    .fan
+                    .as_ref()
+                    .map(|fan| fan.units.iter().map(|u| &u.record).collect()),
+                simulated: node.unit.simulated,
+            });
+        Self::build(&state.run, driver_pid, views)
+    }
+
+    /// The snapshot of a stopped run, from its database's records (what a resume would
+    /// rebuild), without its params: `drbook status` of a run that no process drives.
+    pub fn from_records(run: &RunRecord, runbook: &Runbook, records: &[StepRecord]) -> Self {
+        let mode: Option<Mode> = run.mode.parse().ok();
+        let active: Vec<bool> = runbook.steps.iter().map(|s| s.is_active_in(mode)).collect();
+        let active_ids: std::collections::HashSet<&str> = runbook
+            .steps
+            .iter()
+            .zip(&active)
+            .filter(|(_, a)| **a)
+            .map(|(s, _)| s.id.as_str())
+            .collect();
+        let pending: Vec<StepRecord> = runbook
+            .steps
+            .iter()
+            .map(|s| StepRecord::pending(&crate::store::records::StepKey::single(s.id.clone())))
+            .collect();
+        let views = runbook
+            .steps
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| active[*i])
+            .map(|(i, step)| {
+                let record = records
+                    .iter()
+                    .find(|r| r.item.is_none() && r.step_id == step.id)
+                    .unwrap_or(&pending[i]);
+                let mut items: Vec<&StepRecord> = records
+                    .iter()
+                    .filter(|r| r.item.is_some() && r.step_id == step.id)
+                    .collect();
+                items.sort_by_key(|r| r.item);
+                StepView {
+                    id: &step.id,
+                    action: &step.action,
+                    needs: step
+                        .needs
+                        .iter()
+                        .filter(|n| active_ids.contains(n.as_str()))
+                        .cloned()
+                        .collect(),
+                    record,
+                    items: (step.for_each.is_some() && !items.is_empty()).then_some(items),
+                    simulated: record
+                        .response
+                        .as_ref()
+                        .is_some_and(|r| r.get(SIMULATED_KEY).is_some()),
+                }
+            });
+        Self::build(run, None, views)
+    }
+
+    fn build<'a>(
+        run: &RunRecord,
+        driver_pid: Option<u32>,
+        views: impl Iterator<Item = StepView<'a>>,
+    ) -> Self {
         let mut counts: BTreeMap<String, usize> = BTreeMap::new();
         let mut steps = Vec::new();
         let mut waiting = Vec::new();
-        for (i, node) in state.steps.iter().enumerate() {
-            if !node.active {
-                continue;
-            }
-            let record = &node.unit.record;
+        for view in views {
             *counts
-                .entry(status_name(record.status).to_owned())
+                .entry(status_name(view.record.status).to_owned())
                 .or_default() += 1;
-            let items = node.fan.as_ref().map(|fan| {
-                let mut by_status: BTreeMap<String, usize> = BTreeMap::new();
-                for unit in &fan.units {
-                    *by_status
-                        .entry(status_name(unit.record.status).to_owned())
-                        .or_default() += 1;
-                }
-                by_status.insert("total".into(), fan.units.len());
-                by_status
-            });
-            let (error_code, message) = match &node.fan {
-                Some(fan) if record.attempts.is_empty() => fan
-                    .units
-                    .iter()
-                    .map(|u| last_failure(&u.record))
-                    .find(|(code, _)| code.is_some())
-                    .unwrap_or((None, None)),
-                _ => last_failure(record),
-            };
-            if record.status == StepStatus::WaitingApproval {
-                let approval = record
-                    .response
-                    .as_ref()
-                    .and_then(|r| r.get("approval"))
-                    .cloned()
-                    .unwrap_or(Value::Null);
-                waiting.push(WaitingApproval {
-                    step: node.id.clone(),
-                    message: approval
-                        .get("message")
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                        .to_owned(),
-                    approvers: approval
-                        .get("approvers")
-                        .and_then(Value::as_array)
-                        .map(|a| {
-                            a.iter()
-                                .filter_map(Value::as_str)
-                                .map(str::to_owned)
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                    since: record.attempts.last().map(|a| a.started_at),
-                    timeout_at: approval
-                        .get("timeout_at")
-                        .and_then(|v| serde_json::from_value(v.clone()).ok()),
-                });
-            }
-            steps.push(StepSummary {
-                id: node.id.clone(),
-                status: record.status,
-                action: state.runbook.steps[i].action.clone(),
-                attempts: record.attempts.len(),
-                error_code,
-                message,
-                simulated: node.unit.simulated,
-                items,
-                outputs: record
-                    .outputs
-                    .clone()
-                    .filter(|o| o.as_object().is_some_and(|m| !m.is_empty())),
-            });
+            let (summary, approval) = summarize(view);
+            steps.push(summary);
+            waiting.extend(approval);
         }
-        Self::with(&state.run, driver_pid, counts, steps, waiting)
+        Self::with(run, driver_pid, counts, steps, waiting)
     }
 
     /// A snapshot from the run record alone (a run whose steps are not loaded).

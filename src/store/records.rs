@@ -125,6 +125,20 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
+    /// The kebab-case name, as stored and shown (`waiting-approval`, `failed-compensation`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Running => "running",
+            Self::WaitingApproval => "waiting-approval",
+            Self::Compensating => "compensating",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::FailedCompensation => "failed-compensation",
+            Self::Aborted => "aborted",
+        }
+    }
+
     /// Whether the run has ended and will never change again.
     pub fn is_terminal(self) -> bool {
         matches!(
@@ -260,6 +274,24 @@ pub enum StepStatus {
 }
 
 impl StepStatus {
+    /// The kebab-case name, as stored and shown (`waiting-job`, `compensation-failed`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Running => "running",
+            Self::WaitingJob => "waiting-job",
+            Self::WaitingApproval => "waiting-approval",
+            Self::Retrying => "retrying",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Skipped => "skipped",
+            Self::Cancelled => "cancelled",
+            Self::Compensating => "compensating",
+            Self::Compensated => "compensated",
+            Self::CompensationFailed => "compensation-failed",
+        }
+    }
+
     /// Whether the step will not change again (barring compensation of a succeeded step).
     pub fn is_terminal(self) -> bool {
         matches!(
@@ -593,6 +625,40 @@ pub(crate) fn decode<T: Record>(key: &[u8], bytes: &[u8]) -> Result<T> {
 #[allow(clippy::unwrap_used, reason = "tests unwrap what they just built")]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_names_are_the_stored_names() {
+        use RunStatus as R;
+        use StepStatus as S;
+        for status in [
+            R::Pending,
+            R::Running,
+            R::WaitingApproval,
+            R::Compensating,
+            R::Succeeded,
+            R::Failed,
+            R::FailedCompensation,
+            R::Aborted,
+        ] {
+            assert_eq!(serde_json::to_value(status).unwrap(), status.as_str());
+        }
+        for status in [
+            S::Pending,
+            S::Running,
+            S::WaitingJob,
+            S::WaitingApproval,
+            S::Retrying,
+            S::Succeeded,
+            S::Failed,
+            S::Skipped,
+            S::Cancelled,
+            S::Compensating,
+            S::Compensated,
+            S::CompensationFailed,
+        ] {
+            assert_eq!(serde_json::to_value(status).unwrap(), status.as_str());
+        }
+    }
 
     fn sample_step() -> StepRecord {
         let mut step = StepRecord::pending(&StepKey::item("stop_servers", 3));

@@ -228,6 +228,79 @@ impl Harness {
         }
     }
 
+    /// `drbook <verb> ... --poll-interval 50ms --output json` started in the background
+    /// (`run` and `resume`); collect it with [`finish`].
+    pub fn spawn_json(&self, verb: &str, args: &[&str]) -> std::process::Child {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--poll-interval", "50ms", "--output", "json"]);
+        self.spawn(verb, &all)
+    }
+
+    /// Waits until a run other than `known` appears in the data directory; returns its id.
+    pub fn wait_for_new_run(&self, known: &[&str], limit: Duration) -> String {
+        let started = Instant::now();
+        loop {
+            if let Ok(runs) = DataDir::new(self.data_dir()).list_runs()
+                && let Some(run) = runs
+                    .iter()
+                    .map(ToString::to_string)
+                    .find(|r| !known.contains(&r.as_str()))
+            {
+                return run;
+            }
+            assert!(
+                started.elapsed() < limit,
+                "no new run appeared within {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Every entry of the data directory's audit log, parsed.
+    pub fn audit(&self) -> Vec<Value> {
+        let path = DataDir::new(self.data_dir()).audit_log_path();
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        text.lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    }
+
+    /// The audit entries of one run and kind (`approval`, `run.ended`, ...).
+    pub fn audit_of(&self, run: &str, kind: &str) -> Vec<Value> {
+        self.audit()
+            .into_iter()
+            .filter(|e| e["run_id"] == run && e["kind"] == kind)
+            .collect()
+    }
+
+    /// Who holds lock `name` now (none when it is free).
+    pub fn lock_holder(&self, name: &str) -> Option<String> {
+        let locks = drbook::store::locks::Locks::open(&DataDir::new(self.data_dir())).unwrap();
+        locks
+            .holder(name)
+            .unwrap()
+            .map(|info| info.holder.to_string())
+    }
+
+    /// Every file under the data directory whose bytes contain `needle`.
+    pub fn files_containing(&self, needle: &str) -> Vec<PathBuf> {
+        fn walk(dir: &Path, needle: &[u8], found: &mut Vec<PathBuf>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    walk(&path, needle, found);
+                } else if let Ok(bytes) = std::fs::read(&path)
+                    && bytes.windows(needle.len()).any(|w| w == needle)
+                {
+                    found.push(path);
+                }
+            }
+        }
+        let mut found = Vec::new();
+        walk(self.data_dir(), needle.as_bytes(), &mut found);
+        found
+    }
+
     pub fn spawn(&self, verb: &str, args: &[&str]) -> std::process::Child {
         self.command(verb, args)
             .stdout(Stdio::piped())
@@ -302,6 +375,17 @@ impl Finished {
         );
         self
     }
+}
+
+/// Waits for a background `drbook` process and reads its JSON summary.
+pub fn finish(child: std::process::Child) -> Finished {
+    Finished::from(child.wait_with_output().unwrap())
+}
+
+/// Ends a background `drbook` process with SIGKILL (no cleanup runs in it) and reaps it.
+pub fn kill(mut child: std::process::Child) {
+    child.kill().unwrap();
+    child.wait().unwrap();
 }
 
 /// The run status names as the store writes them.

@@ -1,0 +1,104 @@
+//! `drbook rerun RUN --from STEP --reason ...`: run a finished run again from one of its steps.
+//! STEP and every step after it (through `needs` and failure handlers) go back to pending, the
+//! steps before it keep their outputs, and the run continues as a new attempt of the same run.
+//! The verb is recorded in the audit log (actor, step, reason) before anything changes.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+
+use super::exit::Exit;
+use super::output::Output;
+use super::progress::{Follower, Progress};
+use super::run::{ConnectionArgs, connect, error_exit, report};
+use super::status::{parse_run, read_view};
+use crate::engine::{self, Error, ResumeAction, ResumeRequest};
+use crate::store::DataDir;
+
+/// Arguments of `drbook rerun`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The run id.
+    #[arg(value_name = "RUN")]
+    run: String,
+    /// The first step to run again.
+    #[arg(long, value_name = "STEP")]
+    from: String,
+    /// Why (recorded in the audit log and the run's history).
+    #[arg(long)]
+    reason: String,
+    /// Secret params of the run, again (`NAME=VALUE`): they were never stored.
+    #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
+    params: Vec<String>,
+    /// Where runs, locks and the audit log live.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    connection: ConnectionArgs,
+    /// Who reruns (recorded). Default: the OS user.
+    #[arg(long)]
+    actor: Option<String>,
+    /// Most steps (and for_each items) running at once.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Exit with code 3 when the run waits for an approval instead of waiting.
+    #[arg(long)]
+    no_wait: bool,
+    /// Approve every approval gate as `--actor`.
+    #[arg(long)]
+    auto_approve: bool,
+    /// `text` or `json`.
+    #[arg(long, value_enum, default_value = "text")]
+    output: Output,
+}
+
+pub fn run(args: Args) -> anyhow::Result<Exit> {
+    let run_id = match parse_run(&args.run) {
+        Ok(id) => id,
+        Err(exit) => return Ok(exit),
+    };
+    if args.reason.trim().is_empty() {
+        eprintln!("error: `drbook rerun` needs `--reason` saying why");
+        return Ok(Exit::Usage);
+    }
+    let data_dir = DataDir::from_arg(args.data_dir.clone())?;
+    // Refuse what the engine would refuse before asking for credentials and a connection.
+    let view = match read_view(&data_dir, run_id) {
+        Ok(view) => view,
+        Err(error) => return Ok(error_exit(&error)),
+    };
+    if !view.snapshot.status.is_terminal() {
+        return Ok(error_exit(&Error::Command(format!(
+            "run {run_id} is {}; `rerun --from` needs a finished run (resume or abort it first)",
+            view.snapshot.status_name()
+        ))));
+    }
+    let dry_run = view.snapshot.dry_run;
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let (connection, emulator, tuning) = connect(&args.connection, dry_run).await?;
+        let mut request = ResumeRequest::new(run_id, data_dir.clone(), connection);
+        request.action = ResumeAction::RerunFrom {
+            step: args.from.clone(),
+            reason: args.reason.trim().to_owned(),
+        };
+        request.params = args.params.clone();
+        request.actor = args.actor.clone().unwrap_or_else(engine::default_actor);
+        request.concurrency = args.concurrency;
+        request.wait_for_approval = !args.no_wait;
+        request.auto_approve = args.auto_approve;
+        request.tuning = tuning;
+        let progress = Progress::new();
+        request.observer = Some(progress.observer());
+        let follower = Follower::start(progress, data_dir, run_id);
+        let result = engine::resume(request).await;
+        follower.stop().await;
+        if let Some(emulator) = emulator {
+            emulator.shutdown().await;
+        }
+        match result {
+            Ok(outcome) => report(&outcome, args.output, "rerun"),
+            Err(error) => Ok(error_exit(&error)),
+        }
+    })
+}
