@@ -17,7 +17,9 @@
     reason = "a benchmark aborts on any failure"
 )]
 
-use std::fs::File;
+#[path = "common/raw_sled.rs"]
+mod raw_sled;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -29,6 +31,7 @@ use drbook::store::records::{
 };
 use drbook::store::{Batch, DataDir, RunId, SledStore, Store};
 use jiff::Timestamp;
+use raw_sled::RawSled;
 
 fn step(n: usize) -> StepRecord {
     let mut step = StepRecord::pending(&StepKey::item("stop_servers", n));
@@ -83,84 +86,10 @@ trait Workload {
     fn run_for(&mut self, runtime: &tokio::runtime::Runtime, duration: Duration) -> u64;
 }
 
-/// Raw sled with the default configuration: insert, `flush()`, `fdatasync`.
-struct Raw {
-    db: sled::Db,
-    data_file: Arc<File>,
-    value: Arc<Vec<u8>>,
-    tasks: usize,
-    next: Arc<AtomicU64>,
-}
-
-impl Raw {
-    fn new(dir: &Path, tasks: usize) -> Self {
-        let db = sled::open(dir).unwrap();
-        let data_file = Arc::new(File::open(dir.join("db")).unwrap());
-        Self {
-            db,
-            data_file,
-            value: Arc::new(encoded_step(0)),
-            tasks,
-            next: Arc::new(AtomicU64::new(0)),
-        }
-    }
-}
-
-impl Workload for Raw {
+/// The raw loops live in a module shared with the engine's benchmark.
+impl Workload for RawSled {
     fn run_for(&mut self, runtime: &tokio::runtime::Runtime, duration: Duration) -> u64 {
-        if self.tasks == 1 {
-            // One at a time on this thread: the ceiling of a sequential chain.
-            let start = Instant::now();
-            let mut ops = 0;
-            while start.elapsed() < duration {
-                let n = self.next.fetch_add(1, Ordering::Relaxed);
-                self.db
-                    .insert(format!("step/s[{n}]"), self.value.as_slice())
-                    .unwrap();
-                self.db.flush().unwrap();
-                self.data_file.sync_data().unwrap();
-                ops += 1;
-            }
-            return ops;
-        }
-        // `tasks` tasks each doing the same on the blocking pool, so that concurrent flushes
-        // share their work.
-        let stop = Arc::new(AtomicBool::new(false));
-        let ops = Arc::new(AtomicU64::new(0));
-        runtime.block_on(async {
-            let handles: Vec<_> = (0..self.tasks)
-                .map(|_| {
-                    let (db, data_file, value, next) = (
-                        self.db.clone(),
-                        self.data_file.clone(),
-                        self.value.clone(),
-                        self.next.clone(),
-                    );
-                    let (stop, ops) = (stop.clone(), ops.clone());
-                    tokio::spawn(async move {
-                        while !stop.load(Ordering::Relaxed) {
-                            let (db, data_file, value) =
-                                (db.clone(), data_file.clone(), value.clone());
-                            let n = next.fetch_add(1, Ordering::Relaxed);
-                            tokio::task::spawn_blocking(move || {
-                                db.insert(format!("step/s[{n}]"), value.as_slice()).unwrap();
-                                db.flush().unwrap();
-                                data_file.sync_data().unwrap();
-                            })
-                            .await
-                            .unwrap();
-                            ops.fetch_add(1, Ordering::Relaxed);
-                        }
-                    })
-                })
-                .collect();
-            tokio::time::sleep(duration).await;
-            stop.store(true, Ordering::Relaxed);
-            for handle in handles {
-                handle.await.unwrap();
-            }
-        });
-        ops.load(Ordering::Relaxed)
+        self.write_for(runtime, duration)
     }
 }
 
@@ -291,12 +220,12 @@ fn main() {
     let mut workloads: Vec<(&str, Box<dyn Workload>, Option<usize>)> = vec![
         (
             "raw sled insert+flush+fdatasync, sequential",
-            Box::new(Raw::new(&fresh("raw-1"), 1)),
+            Box::new(RawSled::new(&fresh("raw-1"), 1, encoded_step(0))),
             None,
         ),
         (
             "raw sled, 64 tasks sharing flushes",
-            Box::new(Raw::new(&fresh("raw-64"), 64)),
+            Box::new(RawSled::new(&fresh("raw-64"), 64, encoded_step(0))),
             None,
         ),
         (

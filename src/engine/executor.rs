@@ -5,9 +5,16 @@
 //!   events  ← every event already waiting (at least one)
 //!   for each: machine::decide(state, event, now)         (pure)
 //!   commit  ← one store batch (records + history)  ┐ concurrently; both durable before
-//!   audit   ← one group of audit entries            ┘ anything below happens
+//!   audit   ← one group of audit entries            ┘ anything below happens (*)
 //!   effects → tasks (SDRS calls, waits, timers) that report back as events
 //! ```
+//!
+//! (*) The audit entries are queued in round order every round, but only waited for when the
+//! round starts something outside the process (an SDRS/ECS request, an operator's answer, the
+//! run's end); then every entry queued before is durable first. The entries of rounds that stay
+//! in-process (`log`, `assert`, timers) are buffered for up to 20 ms (or until the executor
+//! waits for events) and then queued without urgency, which the audit writer syncs within 50 ms:
+//! a chain of no-op steps costs one store commit per step, not a commit and an audit sync.
 //!
 //! Taking every waiting event per round is what makes a 1,000-way fan-out cost a handful of
 //! fsyncs instead of a thousand. `log` and `assert` results are fed straight into the next round
@@ -30,7 +37,7 @@ use super::reconcile::{self, Settle};
 use super::state::{RunState, TaskId};
 use super::status::{self, StatusSnapshot};
 use crate::sdrs::Client;
-use crate::store::audit::AuditLog;
+use crate::store::audit::{AuditLog, PendingAppends};
 use crate::store::locks::Locks;
 use crate::store::records::{EventRecord, RunStatus};
 use crate::store::{Batch, DataDir, Store};
@@ -93,6 +100,15 @@ pub struct Executor<S: Store> {
     /// (a step waiting for a long job must show as waiting).
     snapshot_stale: bool,
     finished: Option<RunStatus>,
+    /// Audit entries of earlier rounds that are queued but not yet known to be durable (see
+    /// [`acts_outside`]).
+    audit_backlog: Vec<PendingAppends>,
+    /// Audit entries of in-process rounds not yet handed to the audit log, oldest first, and
+    /// when the oldest was decided. They are handed over in one group every
+    /// [`AUDIT_BUFFER_TIME`], before anything acts outside the process, and before the
+    /// executor waits for events, so the audit writer wakes once per group, not once per round.
+    audit_buffer: Vec<crate::store::audit::AuditEvent>,
+    audit_buffer_since: Option<std::time::Instant>,
     /// Effects started so far, by kind, for tests and benchmarks.
     pub commits: u64,
 }
@@ -125,6 +141,9 @@ impl<S: Store + 'static> Executor<S> {
             last_snapshot: std::time::Instant::now(),
             snapshot_stale: false,
             finished: None,
+            audit_backlog: Vec::new(),
+            audit_buffer: Vec::new(),
+            audit_buffer_since: None,
             commits: 0,
         }
     }
@@ -135,6 +154,18 @@ impl<S: Store + 'static> Executor<S> {
         let inbox_task = self.start_inbox();
         self.local.push_back(Event::Start);
         let result = self.drive().await;
+        // Whatever the outcome, the audit entries of the last rounds are durable before the
+        // run's driver lets go.
+        let audited = match self.hand_over_audit(false) {
+            Ok(()) => wait_audit(
+                Arc::clone(&self.audit),
+                std::mem::take(&mut self.audit_backlog),
+                true,
+            )
+            .await
+            .map_err(Error::from),
+            Err(error) => Err(error),
+        };
         if let Some(task) = inbox_task {
             task.abort();
         }
@@ -147,6 +178,7 @@ impl<S: Store + 'static> Executor<S> {
             let _ = task.await;
         }
         let stopped = result?;
+        audited?;
         Ok((self.state, stopped))
     }
 
@@ -163,6 +195,9 @@ impl<S: Store + 'static> Executor<S> {
                 {
                     return Ok(Stopped::WaitingApproval);
                 }
+                // Nothing to do until an event comes, which may take long: let the audit
+                // writer make the buffered entries durable meanwhile.
+                self.hand_over_audit(false)?;
                 let next = if self.snapshot_stale {
                     let wait = self
                         .config
@@ -204,7 +239,33 @@ impl<S: Store + 'static> Executor<S> {
             machine::decide(&mut self.state, event, now, &mut decision);
         }
         let batch = take_batch(&mut self.state, &mut decision.history);
-        let audit = std::mem::take(&mut decision.audit);
+        // The round's audit entries must be durable before anything acts outside the process. A
+        // round that only does in-process work (a `log`, an `assert`, arming a timer) does not
+        // wait for them: they are buffered in order, and a later round that acts outside, the
+        // end of the run, or the audit writer's lazy sync makes them durable. This spares a chain
+        // of no-op steps one audit `fdatasync` (and one audit writer wake-up) per step on top of
+        // its store commit.
+        self.check_audit_backlog()?;
+        let outside = decision.effects.iter().any(acts_outside);
+        if !decision.audit.is_empty() {
+            self.audit_buffer_since
+                .get_or_insert_with(std::time::Instant::now);
+            self.audit_buffer.append(&mut decision.audit);
+        }
+        let queued_urgently = outside && !self.audit_buffer.is_empty();
+        if outside
+            || self
+                .audit_buffer_since
+                .is_some_and(|since| since.elapsed() >= AUDIT_BUFFER_TIME)
+        {
+            self.hand_over_audit(outside)?;
+        }
+        let must_wait = if outside {
+            std::mem::take(&mut self.audit_backlog)
+        } else {
+            Vec::new()
+        };
+        let hurry = !queued_urgently && !must_wait.is_empty();
         let store = Arc::clone(&self.store);
         let log = Arc::clone(&self.audit);
         let (committed, audited) = tokio::join!(
@@ -215,13 +276,7 @@ impl<S: Store + 'static> Executor<S> {
                     store.commit(batch).await
                 }
             },
-            async move {
-                if audit.is_empty() {
-                    Ok(Vec::new())
-                } else {
-                    log.append_all(audit).await
-                }
-            }
+            wait_audit(log, must_wait, hurry)
         );
         committed?;
         audited?;
@@ -236,6 +291,36 @@ impl<S: Store + 'static> Executor<S> {
         }
         self.publish_status(false);
         Ok(())
+    }
+
+    /// Hands the buffered audit entries to the audit log (`urgent`: to be synced at once).
+    fn hand_over_audit(&mut self, urgent: bool) -> Result<(), Error> {
+        self.audit_buffer_since = None;
+        if self.audit_buffer.is_empty() {
+            return Ok(());
+        }
+        let events = std::mem::take(&mut self.audit_buffer);
+        self.audit_backlog
+            .push(self.audit.queue_all(events, urgent)?);
+        Ok(())
+    }
+
+    /// Drops the backlog entries that became durable; reports a failed one.
+    fn check_audit_backlog(&mut self) -> Result<(), Error> {
+        let mut failure = None;
+        self.audit_backlog
+            .retain_mut(|pending| match pending.check() {
+                Some(Ok(())) => false,
+                Some(Err(error)) => {
+                    failure.get_or_insert(error);
+                    false
+                }
+                None => true,
+            });
+        match failure {
+            Some(error) => Err(error.into()),
+            None => Ok(()),
+        }
     }
 
     /// Whether commands wait in the inbox (the watcher delivers them within moments).
@@ -480,6 +565,49 @@ impl<S: Store + 'static> Executor<S> {
         }
         Ok(())
     }
+}
+
+/// Longest time audit entries of in-process rounds are buffered by the executor before they are
+/// handed to the audit log (which syncs them within 50 ms more, or sooner with anything urgent).
+const AUDIT_BUFFER_TIME: Duration = Duration::from_millis(20);
+
+/// Whether an effect acts outside the process (an SDRS/ECS request, an answer to an operator,
+/// releasing the run's locks at its end), so that the audit entries of its round, and of every
+/// round before, must be durable before it starts. `log`, `assert`, timers, the deadline and
+/// cancelling a task stay inside the process.
+fn acts_outside(effect: &Effect) -> bool {
+    match effect {
+        Effect::Call { .. }
+        | Effect::WaitJob { .. }
+        | Effect::WaitUntil { .. }
+        | Effect::Reconcile { .. }
+        | Effect::Reply { .. }
+        | Effect::Finished { .. } => true,
+        Effect::Log { .. }
+        | Effect::Complete { .. }
+        | Effect::Timer { .. }
+        | Effect::Cancel { .. }
+        | Effect::Deadline { .. } => false,
+    }
+}
+
+/// Waits until the `pending` audit entries are durable, first asking the writer to sync at
+/// once when `hurry` (nothing urgent was queued behind them).
+async fn wait_audit(
+    log: Arc<AuditLog>,
+    pending: Vec<PendingAppends>,
+    hurry: bool,
+) -> Result<(), crate::store::Error> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    if hurry {
+        log.sync_queued().await?;
+    }
+    for appends in pending {
+        appends.wait().await?;
+    }
+    Ok(())
 }
 
 /// The time from now until `at` (zero when it is past).

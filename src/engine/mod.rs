@@ -13,7 +13,8 @@
 //! - `retry.rs`: retry / throttle / give up, from the normalised error code.
 //! - `reconcile.rs`: per mutating operation, how read-only queries tell whether it was applied.
 //! - `inbox.rs`: operator commands from other processes; `status.rs`: the status snapshot.
-//! - `runner.rs`: the public entry points.
+//! - `runner.rs`: the public entry points; `compiled.rs`: the validated runbook cached beside a
+//!   run's database, so that a resume does not validate the YAML again.
 //!
 //! Public entry points (what the CLI, the scheduler and the report use):
 //!
@@ -30,6 +31,7 @@
 
 pub mod actions;
 pub mod catalog;
+mod compiled;
 mod error;
 pub mod executor;
 pub mod inbox;

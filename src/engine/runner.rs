@@ -35,6 +35,7 @@ use serde_json::{Map, Value, json};
 
 use super::actions::Polling;
 use super::catalog::Catalog;
+use super::compiled;
 use super::error::Error;
 use super::executor::{Executor, ExecutorConfig, Observer, Stopped};
 use super::inbox::{self, DriverLock, OperatorCommand, Reply, Verb};
@@ -315,6 +316,16 @@ pub async fn start(request: RunRequest) -> Result<RunOutcome, Error> {
             return Err(error);
         }
     }
+    let runbook = Arc::new(runbook);
+    {
+        // Off the run's path: a resume reads it back instead of validating the YAML again.
+        let (dir, digest, runbook) = (
+            data_dir.clone(),
+            run.runbook_digest.clone(),
+            Arc::clone(&runbook),
+        );
+        tokio::task::spawn_blocking(move || compiled::save(&dir, run_id, &digest, &runbook));
+    }
     let audit = Arc::new(AuditLog::open(&data_dir)?);
     audit
         .append(AuditEvent {
@@ -346,7 +357,7 @@ pub async fn start(request: RunRequest) -> Result<RunOutcome, Error> {
     drive(
         store,
         audit,
-        Arc::new(runbook),
+        runbook,
         run,
         params,
         Vec::new(),
@@ -377,14 +388,32 @@ pub async fn resume(request: ResumeRequest) -> Result<RunOutcome, Error> {
         .await?
     };
     let mut run = store.load_run()?;
-    let source = Source::new(run.runbook_path.clone(), run.runbook_source.clone())?;
-    let runbook = runbook::check(&source, Catalog::global()).map_err(|d| Error::NotResumable {
-        run_id: run_id.to_string(),
-        reason: format!("its runbook does not validate with this drbook: {d}"),
-    })?;
+    // The runbook (from the cache, or validated again) on another thread while this one loads
+    // the step records: the two are the bulk of a large run's resume.
+    let validating = {
+        let (dir, digest) = (data_dir.clone(), run.runbook_digest.clone());
+        let (name, text) = (run.runbook_path.clone(), run.runbook_source.clone());
+        tokio::task::spawn_blocking(move || -> Result<Runbook, Error> {
+            if let Some(runbook) = compiled::load(&dir, run_id, &digest) {
+                return Ok(runbook);
+            }
+            let source = Source::new(name, text)?;
+            let runbook =
+                runbook::check(&source, Catalog::global()).map_err(|d| Error::NotResumable {
+                    run_id: run_id.to_string(),
+                    reason: format!("its runbook does not validate with this drbook: {d}"),
+                })?;
+            compiled::save(&dir, run_id, &digest, &runbook);
+            Ok(runbook)
+        })
+    };
+    let records = store.load_steps();
+    let runbook = validating
+        .await
+        .map_err(|e| Error::Internal(format!("runbook task: {e}")))??;
+    let mut records = records?;
     let params = stored_params(&runbook, &run, &request.params)?;
     check_client(run.dry_run, &request.connection.client)?;
-    let mut records = store.load_steps()?;
     let audit = Arc::new(AuditLog::open(&data_dir)?);
     let mut batch = Batch::new();
     let now = Timestamp::now();

@@ -67,6 +67,10 @@ pub const GENESIS_HASH: &str = "000000000000000000000000000000000000000000000000
 /// Most entries one group append writes.
 const MAX_GROUP: usize = 4096;
 
+/// Longest time entries queued with [`AuditLog::queue_all`] (no urgency) stay written but not
+/// yet `fdatasync`ed, when nothing urgent comes along to sync them sooner.
+const LAZY_SYNC: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// Bytes read per step when searching backwards for the last line.
 const TAIL_CHUNK: u64 = 64 * 1024;
 
@@ -417,9 +421,60 @@ enum Reply {
     Blocking(mpsc::SyncSender<Result<AuditEntry>>),
 }
 
-struct Request {
-    event: AuditEvent,
-    reply: Reply,
+enum Request {
+    Append {
+        event: AuditEvent,
+        reply: Reply,
+        /// Sync as soon as it is written (otherwise within [`LAZY_SYNC`]).
+        urgent: bool,
+    },
+    /// Make everything queued so far durable now.
+    Sync(oneshot::Sender<Result<()>>),
+}
+
+/// Entries queued by [`AuditLog::queue_all`]; each answer arrives once its entry is durable.
+#[derive(Debug)]
+pub struct PendingAppends {
+    /// One per entry, in order; `check` drops the answered ones from the front.
+    answers: Vec<oneshot::Receiver<Result<AuditEntry>>>,
+    /// The log, for error messages.
+    path: PathBuf,
+}
+
+impl PendingAppends {
+    /// Waits until every entry is durable (at most about [`LAZY_SYNC`] for entries queued
+    /// without urgency, unless [`AuditLog::sync_queued`] hurries them).
+    pub async fn wait(self) -> Result<()> {
+        for answer in self.answers {
+            answer.await.map_err(|_| stopped(&self.path))??;
+        }
+        Ok(())
+    }
+
+    /// Without waiting: `Some(Ok(()))` once every entry is durable, `Some(Err(..))` if one
+    /// failed, `None` while some are not answered yet.
+    pub fn check(&mut self) -> Option<Result<()>> {
+        while let Some(answer) = self.answers.first_mut() {
+            match answer.try_recv() {
+                Ok(Ok(_)) => {
+                    self.answers.remove(0);
+                }
+                Ok(Err(error)) => return Some(Err(error)),
+                Err(oneshot::error::TryRecvError::Empty) => return None,
+                Err(oneshot::error::TryRecvError::Closed) => {
+                    return Some(Err(stopped(&self.path)));
+                }
+            }
+        }
+        Some(Ok(()))
+    }
+}
+
+fn stopped(path: &Path) -> Error {
+    Error::AuditUnavailable {
+        path: path.to_owned(),
+        reason: "the audit writer stopped before answering".to_owned(),
+    }
 }
 
 impl AuditLog {
@@ -448,9 +503,10 @@ impl AuditLog {
     /// Appends `event`; returns the entry once it is durable.
     pub async fn append(&self, event: AuditEvent) -> Result<AuditEntry> {
         let (reply, answer) = oneshot::channel();
-        self.send(Request {
+        self.send(Request::Append {
             event,
             reply: Reply::Async(reply),
+            urgent: true,
         })?;
         answer.await.map_err(|_| self.stopped())?
     }
@@ -470,9 +526,10 @@ impl AuditLog {
                 let (reply, answer) = oneshot::channel();
                 self.send_locked(
                     &mut writer,
-                    Request {
+                    Request::Append {
                         event,
                         reply: Reply::Async(reply),
+                        urgent: true,
                     },
                 )?;
                 answers.push(answer);
@@ -485,21 +542,57 @@ impl AuditLog {
         Ok(entries)
     }
 
+    /// Queues several events, in order, without waiting for them, and without asking for an
+    /// immediate `fdatasync` unless `urgent`. The writer writes them at once (so their order
+    /// among all appends is fixed now) and makes them durable with the next sync: at once when
+    /// `urgent`, when a later urgent append or [`sync_queued`](Self::sync_queued) arrives, or
+    /// within [`LAZY_SYNC`] (50 ms) otherwise. The engine uses this for the entries of rounds
+    /// that start nothing outside the process, so that a chain of no-op steps does not pay one
+    /// audit `fdatasync` per step on top of its store commit.
+    pub fn queue_all(&self, events: Vec<AuditEvent>, urgent: bool) -> Result<PendingAppends> {
+        let mut answers = Vec::with_capacity(events.len());
+        let mut writer = self
+            .writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for event in events {
+            let (reply, answer) = oneshot::channel();
+            self.send_locked(
+                &mut writer,
+                Request::Append {
+                    event,
+                    reply: Reply::Async(reply),
+                    urgent,
+                },
+            )?;
+            answers.push(answer);
+        }
+        Ok(PendingAppends {
+            answers,
+            path: self.path.clone(),
+        })
+    }
+
+    /// Makes every entry queued so far durable now; returns once it is.
+    pub async fn sync_queued(&self) -> Result<()> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Request::Sync(reply))?;
+        answer.await.map_err(|_| self.stopped())?
+    }
+
     /// Appends `event` from synchronous code (the CLI, tests); blocks until it is durable.
     pub fn append_blocking(&self, event: AuditEvent) -> Result<AuditEntry> {
         let (reply, answer) = mpsc::sync_channel(1);
-        self.send(Request {
+        self.send(Request::Append {
             event,
             reply: Reply::Blocking(reply),
+            urgent: true,
         })?;
         answer.recv().map_err(|_| self.stopped())?
     }
 
     fn stopped(&self) -> Error {
-        Error::AuditUnavailable {
-            path: self.path.clone(),
-            reason: "the audit writer stopped before answering".to_owned(),
-        }
+        stopped(&self.path)
     }
 
     fn send(&self, request: Request) -> Result<()> {
@@ -718,6 +811,19 @@ struct Tail {
     hash: String,
 }
 
+/// What the writer wrote and has not made durable yet.
+#[derive(Default)]
+struct Unsynced {
+    /// The file written to (unlocked), to `fdatasync`.
+    file: Option<File>,
+    /// The appends written and their answers, held until the sync.
+    held: Vec<(Reply, AuditEntry)>,
+    /// Sync requests to answer after the sync.
+    waiters: Vec<oneshot::Sender<Result<()>>>,
+    /// When the oldest held entry was written.
+    since: Option<std::time::Instant>,
+}
+
 /// The writer thread's state.
 struct Writer {
     path: PathBuf,
@@ -763,37 +869,114 @@ impl AppendError {
 
 impl Writer {
     fn run(mut self, receiver: mpsc::Receiver<Request>) {
-        while let Ok(first) = receiver.recv() {
-            let mut group = vec![first];
+        let mut unsynced = Unsynced::default();
+        loop {
+            // Wait for work; with entries written but not yet synced, no longer than their
+            // lazy-sync deadline.
+            let first = match unsynced.since {
+                None => match receiver.recv() {
+                    Ok(request) => Some(request),
+                    Err(_) => break,
+                },
+                Some(since) => {
+                    match receiver.recv_timeout(LAZY_SYNC.saturating_sub(since.elapsed())) {
+                        Ok(request) => Some(request),
+                        Err(mpsc::RecvTimeoutError::Timeout) => None,
+                        Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                    }
+                }
+            };
+            let mut sync_now = first.is_none();
+            let mut group: Vec<Request> = first.into_iter().collect();
             while group.len() < MAX_GROUP {
                 match receiver.try_recv() {
                     Ok(request) => group.push(request),
                     Err(_) => break,
                 }
             }
-            let outcome = {
-                let events: Vec<&AuditEvent> = group.iter().map(|r| &r.event).collect();
-                self.append_group(&events)
-            };
-            match outcome {
-                Ok(entries) => {
-                    for (request, entry) in group.into_iter().zip(entries) {
-                        request.reply.send(Ok(entry));
+            let mut events = Vec::with_capacity(group.len());
+            let mut replies = Vec::with_capacity(group.len());
+            for request in group {
+                match request {
+                    Request::Append {
+                        event,
+                        reply,
+                        urgent,
+                    } => {
+                        sync_now |= urgent;
+                        events.push(event);
+                        replies.push(reply);
                     }
-                }
-                Err(error) => {
-                    for request in group {
-                        request.reply.send(Err(error.to_error(&self.path)));
+                    Request::Sync(waiter) => {
+                        sync_now = true;
+                        unsynced.waiters.push(waiter);
                     }
                 }
             }
+            if !events.is_empty() {
+                let refs: Vec<&AuditEvent> = events.iter().collect();
+                match self.append_group(&refs) {
+                    Ok((entries, file)) => {
+                        unsynced.file = Some(file);
+                        unsynced.held.extend(replies.into_iter().zip(entries));
+                        unsynced.since.get_or_insert_with(std::time::Instant::now);
+                    }
+                    Err(error) => {
+                        for reply in replies {
+                            reply.send(Err(error.to_error(&self.path)));
+                        }
+                    }
+                }
+            }
+            if sync_now
+                || unsynced
+                    .since
+                    .is_some_and(|since| since.elapsed() >= LAZY_SYNC)
+            {
+                self.sync(&mut unsynced);
+            }
         }
+        // The log is closing: whatever was written becomes durable before anyone is answered.
+        self.sync(&mut unsynced);
+    }
+
+    /// `fdatasync`s what was written since the last sync, then answers its appends and the
+    /// waiting sync requests.
+    fn sync(&mut self, unsynced: &mut Unsynced) {
+        let failure = match unsynced.file.take() {
+            Some(file) => file
+                .sync_data()
+                .err()
+                .map(|e| Error::io(&self.path, e).to_string()),
+            None => None,
+        };
+        if let Some(reason) = &failure {
+            self.tail = None;
+            self.poisoned = Some(reason.clone());
+        }
+        let error = |reason: &str| Error::AuditUnavailable {
+            path: self.path.clone(),
+            reason: reason.to_owned(),
+        };
+        for (reply, entry) in unsynced.held.drain(..) {
+            reply.send(match &failure {
+                None => Ok(entry),
+                Some(reason) => Err(error(reason)),
+            });
+        }
+        for waiter in unsynced.waiters.drain(..) {
+            let _ = waiter.send(match &failure {
+                None => Ok(()),
+                Some(reason) => Err(error(reason)),
+            });
+        }
+        unsynced.since = None;
     }
 
     fn append_group(
         &mut self,
         events: &[&AuditEvent],
-    ) -> std::result::Result<Vec<AuditEntry>, AppendError> {
+    ) -> std::result::Result<(Vec<AuditEntry>, File), AppendError> {
         if let Some(reason) = &self.poisoned {
             return Err(AppendError {
                 damaged_line: None,
@@ -829,11 +1012,13 @@ impl Writer {
         }
     }
 
+    /// Writes the entries under the file's exclusive lock and returns the file (unlocked) for
+    /// the caller to sync: `fdatasync` is per file, so it also covers whatever other processes
+    /// appended in between, and no entry of ours can become durable without those before it.
     fn append_locked(
         &mut self,
         events: &[&AuditEvent],
-    ) -> std::result::Result<Vec<AuditEntry>, AppendError> {
-        // Dropping `file` at the end of this function releases the lock.
+    ) -> std::result::Result<(Vec<AuditEntry>, File), AppendError> {
         let mut file = self.open_locked()?;
         let metadata = file
             .metadata()
@@ -866,7 +1051,7 @@ impl Writer {
             entries.push(entry);
         }
         // The file is opened with O_APPEND, so this lands at the end whatever our offset.
-        if let Err(e) = file.write_all(&buffer).and_then(|()| file.sync_data()) {
+        if let Err(e) = file.write_all(&buffer).and_then(|()| file.unlock()) {
             return Err(AppendError {
                 damaged_line: None,
                 reason: Error::io(&self.path, e).to_string(),
@@ -879,7 +1064,7 @@ impl Writer {
             seq,
             hash: prev,
         });
-        Ok(entries)
+        Ok((entries, file))
     }
 
     fn open_for_append(&self) -> Result<File> {
@@ -1088,6 +1273,45 @@ mod tests {
             Verification::Broken(breach) => breach,
             intact => panic!("expected a breach, got {intact:?}"),
         }
+    }
+
+    #[test]
+    fn queued_entries_keep_their_order_and_are_answered_once_synced() {
+        let (_temp, log) = log_with(1);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mut lazy = log.queue_all(vec![event(2), event(3)], false).unwrap();
+            // An urgent append queued behind them lands after them, and its sync covers them.
+            assert_eq!(log.append(event(4)).await.unwrap().seq, 4);
+            assert!(matches!(lazy.check(), Some(Ok(()))));
+            // `sync_queued` makes lazily queued entries durable at once...
+            let mut lazy = log.queue_all(vec![event(5)], false).unwrap();
+            log.sync_queued().await.unwrap();
+            assert!(matches!(lazy.check(), Some(Ok(()))));
+            // ...and without anything urgent, the lazy sync answers them soon anyway.
+            let lazy = log.queue_all(vec![event(6), event(7)], false).unwrap();
+            tokio::time::timeout(std::time::Duration::from_secs(10), lazy.wait())
+                .await
+                .expect("answered by the lazy sync")
+                .unwrap();
+        });
+        match log.verify(None).unwrap() {
+            Verification::Intact { entries, .. } => assert_eq!(entries, 7),
+            broken => panic!("{broken:?}"),
+        }
+        let seqs: Vec<u64> = lines(&log)
+            .iter()
+            .map(|l| serde_json::from_str::<AuditEntry>(l).unwrap().seq)
+            .collect();
+        assert_eq!(seqs, [1, 2, 3, 4, 5, 6, 7]);
+        let steps: Vec<String> = lines(&log)
+            .iter()
+            .map(|l| serde_json::from_str::<AuditEntry>(l).unwrap().data["step"].to_string())
+            .collect();
+        assert_eq!(steps[1..4], ["\"s2\"", "\"s3\"", "\"s4\""]);
     }
 
     #[test]

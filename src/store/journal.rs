@@ -12,6 +12,9 @@
 //! group is there. The replay is only done when the counter is behind, so it never reverts a later
 //! single-write group.
 //!
+//! Groups larger than `MAX_JOURNAL_BYTES` (8 KiB, in `sled_store.rs`) use `apply_batch` after all:
+//! for them the extra roll is cheap, and a large journal value is not (see there).
+//!
 //! Encoding (all integers big-endian): `commit: u64`, `count: u32`, then per write
 //! `key_len: u32`, `key`, `tag: u8` (0 = remove, 1 = insert), and for inserts `value_len: u32`,
 //! `value`.
@@ -24,17 +27,21 @@ pub(crate) const JOURNAL_KEY: &[u8] = b"journal";
 /// One write of a group: `None` removes the key.
 pub(crate) type Write = (Vec<u8>, Option<Vec<u8>>);
 
+/// The size of the journal record [`encode`] would make of `writes`.
+pub(crate) fn encoded_len(writes: &[Write]) -> usize {
+    12 + writes
+        .iter()
+        .map(|(key, value)| 9 + key.len() + value.as_ref().map_or(0, Vec::len))
+        .sum::<usize>()
+}
+
 /// Encodes the writes of group commit number `commit`.
 pub(crate) fn encode(commit: u64, writes: &[Write]) -> Result<Vec<u8>> {
     let too_large = || Error::Encode {
         what: "group-commit journal".to_owned(),
         reason: "a key or value is larger than 4 GiB".to_owned(),
     };
-    let size: usize = writes
-        .iter()
-        .map(|(key, value)| 9 + key.len() + value.as_ref().map_or(0, Vec::len))
-        .sum();
-    let mut bytes = Vec::with_capacity(12 + size);
+    let mut bytes = Vec::with_capacity(encoded_len(writes));
     bytes.extend_from_slice(&commit.to_be_bytes());
     let count = u32::try_from(writes.len()).map_err(|_| too_large())?;
     bytes.extend_from_slice(&count.to_be_bytes());

@@ -690,3 +690,45 @@ fn a_completed_journal_is_not_replayed_over_later_commits() {
         StepStatus::Succeeded
     );
 }
+
+#[test]
+fn a_large_group_is_applied_as_one_batch_without_a_journal() {
+    let temp = tempfile::tempdir().unwrap();
+    let data = DataDir::new(temp.path());
+    let run_id = RunId::new();
+    let store = SledStore::create(&data, &sample_run(run_id)).unwrap();
+    let rt = runtime();
+    rt.block_on(async {
+        // A small group leaves its journal behind...
+        let mut batch = Batch::new();
+        batch
+            .put_step(&step("a", None, StepStatus::Running))
+            .append_event(&event("step.status", 1));
+        store.commit(batch).await.unwrap();
+        // ...a fan-out's worth of records (far over the journal's limit) does not.
+        let mut batch = Batch::new();
+        for i in 0..1000 {
+            batch
+                .put_step(&step("fan", Some(i), StepStatus::Succeeded))
+                .append_event(&event("step.status", i as u64));
+        }
+        store.commit(batch).await.unwrap();
+    });
+    store.close().unwrap();
+    with_raw_db(&data, run_id, |db| {
+        let commits = commit_count(db);
+        let (journaled, _) =
+            journal::decode(&db.get(journal::JOURNAL_KEY).unwrap().unwrap()).unwrap();
+        assert_eq!(journaled + 1, commits, "the last group was not journalled");
+        assert!(
+            fs::read_dir(data.run_dir(&run_id).join("blobs"))
+                .unwrap()
+                .next()
+                .is_none(),
+            "no blob file was written"
+        );
+    });
+    let store = open_result(&data, run_id).unwrap();
+    assert_eq!(store.load_steps().unwrap().len(), 1001);
+    assert_eq!(store.load_events(0).unwrap().len(), 1001);
+}
