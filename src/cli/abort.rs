@@ -20,12 +20,10 @@ use anyhow::Context as _;
 
 use super::exit::Exit;
 use super::output::{Output, print, print_json};
-use super::progress::{Follower, POLL, Progress};
-use super::run::{ConnectionArgs, connect, error_exit, parse_duration, report};
+use super::progress::{POLL, Progress};
+use super::run::{ConnectionArgs, error_exit, parse_duration, report};
 use super::status::{View, parse_run, read_view, render};
-use crate::engine::{
-    self, CommandReceipt, Error, OperatorCommand, ResumeAction, ResumeRequest, Verb,
-};
+use crate::engine::{self, CommandReceipt, Error, OperatorCommand, ResumeAction, Verb};
 use crate::store::records::RunStatus;
 use crate::store::{DataDir, RunId};
 
@@ -163,20 +161,12 @@ fn drive(
     let dry_run = view.snapshot.dry_run;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let (connection, emulator, tuning) = connect(&args.connection, dry_run).await?;
-        let mut request = ResumeRequest::new(run_id, data_dir.clone(), connection);
-        request.action = ResumeAction::Abort { reason };
-        request.params = args.params.clone();
-        request.actor = actor;
-        request.tuning = tuning;
-        let progress = Progress::new();
-        request.observer = Some(progress.observer());
-        let follower = Follower::start(progress, data_dir, run_id);
-        let result = engine::resume(request).await;
-        follower.stop().await;
-        if let Some(emulator) = emulator {
-            emulator.shutdown().await;
-        }
+        let result = super::resume::drive(&args.connection, dry_run, data_dir, run_id, |request| {
+            request.action = ResumeAction::Abort { reason };
+            request.params = args.params.clone();
+            request.actor = actor;
+        })
+        .await?;
         match result {
             Ok(outcome) => {
                 report(&outcome, args.output, "abort")?;

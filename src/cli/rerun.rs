@@ -9,10 +9,10 @@ use anyhow::Context as _;
 
 use super::exit::Exit;
 use super::output::Output;
-use super::progress::{Follower, Progress};
-use super::run::{ConnectionArgs, connect, error_exit, report};
+use super::resume::drive;
+use super::run::{ConnectionArgs, error_exit, report};
 use super::status::{parse_run, read_view};
-use crate::engine::{self, Error, ResumeAction, ResumeRequest};
+use crate::engine::{self, Error, ResumeAction};
 use crate::store::DataDir;
 
 /// Arguments of `drbook rerun`.
@@ -76,26 +76,18 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     let dry_run = view.snapshot.dry_run;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let (connection, emulator, tuning) = connect(&args.connection, dry_run).await?;
-        let mut request = ResumeRequest::new(run_id, data_dir.clone(), connection);
-        request.action = ResumeAction::RerunFrom {
-            step: args.from.clone(),
-            reason: args.reason.trim().to_owned(),
-        };
-        request.params = args.params.clone();
-        request.actor = args.actor.clone().unwrap_or_else(engine::default_actor);
-        request.concurrency = args.concurrency;
-        request.wait_for_approval = !args.no_wait;
-        request.auto_approve = args.auto_approve;
-        request.tuning = tuning;
-        let progress = Progress::new();
-        request.observer = Some(progress.observer());
-        let follower = Follower::start(progress, data_dir, run_id);
-        let result = engine::resume(request).await;
-        follower.stop().await;
-        if let Some(emulator) = emulator {
-            emulator.shutdown().await;
-        }
+        let result = drive(&args.connection, dry_run, data_dir, run_id, |request| {
+            request.action = ResumeAction::RerunFrom {
+                step: args.from.clone(),
+                reason: args.reason.trim().to_owned(),
+            };
+            request.params = args.params.clone();
+            request.actor = args.actor.clone().unwrap_or_else(engine::default_actor);
+            request.concurrency = args.concurrency;
+            request.wait_for_approval = !args.no_wait;
+            request.auto_approve = args.auto_approve;
+        })
+        .await?;
         match result {
             Ok(outcome) => report(&outcome, args.output, "rerun"),
             Err(error) => Ok(error_exit(&error)),

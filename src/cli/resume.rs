@@ -8,8 +8,9 @@ use anyhow::Context as _;
 
 use super::exit::Exit;
 use super::output::Output;
+use super::progress::{Follower, Progress};
 use super::run::{ConnectionArgs, connect, error_exit, init_tracing, report};
-use crate::engine::{self, ResumeRequest};
+use crate::engine::{self, ResumeRequest, RunOutcome};
 use crate::store::{DataDir, RunId};
 
 /// Arguments of `drbook resume`.
@@ -61,25 +62,42 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
             .ok()
             .flatten()
             .is_some_and(|s| s.dry_run);
-        let (connection, emulator, tuning) = connect(&args.connection, dry_run).await?;
-        let mut request = ResumeRequest::new(run_id, data_dir, connection);
-        request.params = args.params.clone();
-        request.actor = args.actor.clone().unwrap_or_else(engine::default_actor);
-        request.concurrency = args.concurrency;
-        request.wait_for_approval = !args.no_wait;
-        request.auto_approve = args.auto_approve;
-        request.tuning = tuning;
-        let progress = super::progress::Progress::new();
-        request.observer = Some(progress.observer());
-        let follower = super::progress::Follower::start(progress, request.data_dir.clone(), run_id);
-        let result = engine::resume(request).await;
-        follower.stop().await;
-        if let Some(emulator) = emulator {
-            emulator.shutdown().await;
-        }
+        let result = drive(&args.connection, dry_run, data_dir, run_id, |request| {
+            request.params = args.params.clone();
+            request.actor = args.actor.clone().unwrap_or_else(engine::default_actor);
+            request.concurrency = args.concurrency;
+            request.wait_for_approval = !args.no_wait;
+            request.auto_approve = args.auto_approve;
+        })
+        .await?;
         match result {
             Ok(outcome) => report(&outcome, args.output, "resume"),
             Err(error) => Ok(error_exit(&error)),
         }
     })
+}
+
+/// Drives a stopped run on in this process, as `resume`, `rerun` and `abort` do: connects
+/// (read-only for a dry run), lets `configure` fill in the request, shows progress while
+/// `engine::resume` runs, and stops an in-process emulator afterwards.
+pub(crate) async fn drive(
+    connection: &ConnectionArgs,
+    dry_run: bool,
+    data_dir: DataDir,
+    run_id: RunId,
+    configure: impl FnOnce(&mut ResumeRequest),
+) -> anyhow::Result<Result<RunOutcome, engine::Error>> {
+    let (connection, emulator, tuning) = connect(connection, dry_run).await?;
+    let mut request = ResumeRequest::new(run_id, data_dir.clone(), connection);
+    request.tuning = tuning;
+    configure(&mut request);
+    let progress = Progress::new();
+    request.observer = Some(progress.observer());
+    let follower = Follower::start(progress, data_dir, run_id);
+    let result = engine::resume(request).await;
+    follower.stop().await;
+    if let Some(emulator) = emulator {
+        emulator.shutdown().await;
+    }
+    Ok(result)
 }
