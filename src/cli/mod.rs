@@ -104,11 +104,12 @@ pub fn main() -> ExitCode {
         }
     };
     // The scheduler is a long-lived service with its own log defaults (`DRBOOK_LOG`, `info`).
-    if matches!(cli.command, Command::Scheduler(_)) {
-        scheduler::init_logging(cli.logging.log_format);
+    let defaults = if matches!(cli.command, Command::Scheduler(_)) {
+        logging::SERVICE
     } else {
-        logging::init(&cli.logging);
-    }
+        logging::VERBS
+    };
+    logging::init(&cli.logging, defaults);
     let result = match cli.command {
         Command::Validate(args) => validate::run(args),
         Command::Plan(args) => plan::run(args),

@@ -18,7 +18,6 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::engine::state::status_name;
 use crate::engine::status::StatusSnapshot;
 use crate::engine::{self, Notice, Observer};
 use crate::store::records::StepStatus;
@@ -103,7 +102,7 @@ impl Progress {
                 if before.is_some_and(|b| b != step.status)
                     || (before.is_none() && step.status != StepStatus::Pending)
                 {
-                    let mut text = format!("{}: {}", step.id, status_name(step.status));
+                    let mut text = format!("{}: {}", step.id, step.status.as_str());
                     if let Some(code) = &step.error_code {
                         text.push_str(&format!(" ({code})"));
                     }

@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use super::exit::Exit;
 use super::output::Output;
 use super::progress::{Follower, Progress};
-use super::run::{ConnectionArgs, connect, error_exit, init_tracing, report};
+use super::run::{ConnectionArgs, connect, error_exit, report};
 use crate::engine::{self, ResumeRequest, RunOutcome};
 use crate::store::{DataDir, RunId};
 
@@ -45,7 +45,6 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<Exit> {
-    init_tracing();
     let run_id: RunId = match args.run.parse() {
         Ok(id) => id,
         Err(e) => {

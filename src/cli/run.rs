@@ -181,19 +181,8 @@ pub fn observer() -> engine::Observer {
 }
 
 pub fn run(args: Args) -> anyhow::Result<Exit> {
-    init_tracing();
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(run_async(args))
-}
-
-/// Logs only when `RUST_LOG` asks for them (progress lines are the normal output).
-pub fn init_tracing() {
-    if std::env::var_os("RUST_LOG").is_some() {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .with_writer(std::io::stderr)
-            .try_init();
-    }
 }
 
 async fn run_async(args: Args) -> anyhow::Result<Exit> {
@@ -311,7 +300,7 @@ pub fn report(outcome: &RunOutcome, output: Output, verb: &str) -> anyhow::Resul
             text.push_str(&format!(
                 "run {} {} ({}{}{})\n",
                 outcome.run_id,
-                crate::engine::machine::run_status_name(outcome.status),
+                outcome.status.as_str(),
                 snapshot.runbook,
                 snapshot
                     .mode
@@ -325,11 +314,7 @@ pub fn report(outcome: &RunOutcome, output: Output, verb: &str) -> anyhow::Resul
             }
             let width = snapshot.steps.iter().map(|s| s.id.len()).max().unwrap_or(0);
             for step in &snapshot.steps {
-                let mut line = format!(
-                    "  {:width$}  {}",
-                    step.id,
-                    crate::engine::state::status_name(step.status)
-                );
+                let mut line = format!("  {:width$}  {}", step.id, step.status.as_str());
                 if step.simulated {
                     line.push_str(" (simulated)");
                 }

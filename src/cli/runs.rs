@@ -162,7 +162,7 @@ fn render(lines: &[RunLine]) -> String {
                 ),
                 format!(
                     "{}{}{}",
-                    crate::engine::machine::run_status_name(l.status),
+                    l.status.as_str(),
                     if l.live { " (live)" } else { "" },
                     if l.dry_run { " (dry run)" } else { "" }
                 ),

@@ -3,7 +3,6 @@
 //! directory's scheduler lock, and runs until SIGTERM or Ctrl-C. Logs go to stderr through
 //! `tracing` (`--log-format json` for a log collector).
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -53,27 +52,6 @@ pub struct Args {
     pub clock_start: Option<Timestamp>,
 }
 
-/// The format of log lines on stderr: the global `--log-format` flag (`cli::logging`).
-pub use super::logging::LogFormat;
-
-/// Installs the `tracing` subscriber: stderr, level from `DRBOOK_LOG` (default `info`).
-pub fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("DRBOOK_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // Colour only on a terminal that does not ask for none, like the diagnostics.
-    let colour = std::io::stderr().is_terminal()
-        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(colour)
-        .with_writer(std::io::stderr);
-    // A second initialisation (tests calling verbs in-process) keeps the first subscriber.
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-    };
-}
-
 #[derive(Serialize)]
 struct Started<'a> {
     schedules_file: String,
@@ -83,7 +61,7 @@ struct Started<'a> {
 }
 
 /// Runs the scheduler until SIGTERM or Ctrl-C.
-/// The caller installs logging first ([`init_logging`], with the global `--log-format`).
+/// The caller installs logging first (`cli::logging::init` with `logging::SERVICE`).
 pub fn run(args: Args) -> anyhow::Result<Exit> {
     match args.clock_start {
         Some(start) => serve(args, ShiftedClock::starting_at(start)),

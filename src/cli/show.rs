@@ -22,7 +22,6 @@ use super::output::{Output, print, print_json};
 use super::run::error_exit;
 use super::status::{parse_run, read_view};
 use crate::engine::catalog::Catalog;
-use crate::engine::state::status_name;
 use crate::engine::{self, Error, RunView, inbox};
 use crate::runbook::{Mode, ParamValues, Plan, Runbook};
 use crate::store::DataDir;
@@ -430,7 +429,7 @@ fn render_step(text: &mut String, step: &Value, live: bool) {
             .or_else(|| {
                 serde_json::from_value(item["status"].clone())
                     .ok()
-                    .map(|s| status_name(s).to_owned())
+                    .map(|s: crate::store::records::StepStatus| s.as_str().to_owned())
             })
             .unwrap_or_default();
         let mut line = format!("  item [{}] {status}", item["item"]);

@@ -17,7 +17,6 @@ use super::exit::Exit;
 use super::output::{Output, print, print_json};
 use super::progress::{POLL, Progress, summary};
 use super::run::{error_exit, parse_duration};
-use crate::engine::state::status_name;
 use crate::engine::status::StatusSnapshot;
 use crate::engine::{self, Error, inbox};
 use crate::store::records::RunStatus;
@@ -228,14 +227,14 @@ pub fn render(view: &View) -> String {
     let status_width = snapshot
         .steps
         .iter()
-        .map(|s| status_name(s.status).len())
+        .map(|s| s.status.as_str().len())
         .max()
         .unwrap_or(0);
     for step in &snapshot.steps {
         let mut line = format!(
             "  {:width$}  {:status_width$}  {}",
             step.id,
-            status_name(step.status),
+            step.status.as_str(),
             step.action
         );
         if step.simulated {

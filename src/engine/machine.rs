@@ -24,7 +24,7 @@ use super::inbox::{OperatorCommand, Verb};
 use super::retry::{self, Failure, FailureClass, Next};
 use super::state::{
     ActionPlan, Fan, Phase, Purpose, RunState, SIMULATED_KEY, Task, TaskId, Track, UnitId,
-    is_final, status_name, template_status,
+    is_final, template_status,
 };
 use crate::runbook::{self, Selector, codes};
 use crate::sdrs::operations::{self, Operation, Service};
@@ -266,7 +266,7 @@ impl fmt::Display for Notice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Notice::Run { status, error } => {
-                write!(f, "run {}", run_status_name(*status))?;
+                write!(f, "run {}", status.as_str())?;
                 if let Some(error) = error {
                     write!(f, ": {error}")?;
                 }
@@ -279,7 +279,7 @@ impl fmt::Display for Notice {
                 code,
                 message,
             } => {
-                write!(f, "{key}: {}", status_name(*status))?;
+                write!(f, "{key}: {}", status.as_str())?;
                 if let Some(code) = code {
                     write!(f, " ({code})")?;
                 }
@@ -332,11 +332,6 @@ impl fmt::Display for Notice {
             Notice::Compensating { key, action } => write!(f, "{key}: compensating with {action}"),
         }
     }
-}
-
-/// The kebab-case name of a run status.
-pub fn run_status_name(status: RunStatus) -> &'static str {
-    status.as_str()
 }
 
 /// Everything one batch of decisions produced.
@@ -469,7 +464,7 @@ impl RunState {
             time: now,
             kind: "run.status".into(),
             step: None,
-            data: json!({ "status": run_status_name(status), "error": self.run.error }),
+            data: json!({ "status": status.as_str(), "error": self.run.error }),
         });
         out.notices.push(Notice::Run {
             status,
@@ -721,7 +716,7 @@ impl RunState {
                         match other {
                             StepStatus::Failed => "failed".to_owned(),
                             StepStatus::Cancelled => "was cancelled".to_owned(),
-                            s => format!("is {}", status_name(s)),
+                            s => format!("is {}", s.as_str()),
                         }
                     );
                     self.skip(step, reason, now, out);
@@ -1816,7 +1811,7 @@ impl RunState {
             return Err(format!(
                 "step `{}` is {}, not waiting for approval",
                 command.step,
-                status_name(node.unit.status())
+                node.unit.status().as_str()
             ));
         }
         let approvers = string_list(
@@ -1912,7 +1907,7 @@ impl RunState {
             return Err(format!(
                 "step `{}` is already {}",
                 command.step,
-                status_name(status)
+                status.as_str()
             ));
         }
         if self.steps[i].fan.is_some() {
@@ -2847,12 +2842,12 @@ impl RunState {
             out,
             id,
             now,
-            json!({"status": status_name(status), "code": code, "message": message}),
+            json!({"status": status.as_str(), "code": code, "message": message}),
         );
         self.audit(
             out,
             AuditKind::StepTransition,
-            json!({"step": key, "status": status_name(status), "code": code}),
+            json!({"step": key, "status": status.as_str(), "code": code}),
         );
         out.notices.push(Notice::StepEnded {
             key,
@@ -2899,7 +2894,7 @@ impl RunState {
         self.audit(
             out,
             AuditKind::RunEnded,
-            json!({"status": run_status_name(status), "error": self.run.error}),
+            json!({"status": status.as_str(), "error": self.run.error}),
         );
         out.effects.push(Effect::Finished { status });
     }

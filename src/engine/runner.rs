@@ -428,7 +428,7 @@ pub async fn resume(request: ResumeRequest) -> Result<RunOutcome, Error> {
             if !run.status.is_terminal() {
                 return Err(Error::Command(format!(
                     "run {run_id} is {}; `rerun --from` needs a finished run (resume or abort it first)",
-                    super::machine::run_status_name(run.status)
+                    run.status.as_str()
                 )));
             }
             let reset = rerun_set(&runbook, &run, step)?;
@@ -463,7 +463,7 @@ pub async fn resume(request: ResumeRequest) -> Result<RunOutcome, Error> {
             if run.status.is_terminal() {
                 return Err(Error::Command(format!(
                     "run {run_id} has ended ({}); there is nothing to abort",
-                    super::machine::run_status_name(run.status)
+                    run.status.as_str()
                 )));
             }
             audit
@@ -1182,7 +1182,7 @@ async fn skip_in_store(
         other => {
             return Err(Error::Command(format!(
                 "step `{step}` is {}; it cannot be skipped",
-                super::state::status_name(other)
+                other.as_str()
             )));
         }
     }

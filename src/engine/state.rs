@@ -394,11 +394,6 @@ pub fn template_status(status: StepStatus) -> crate::runbook::StepStatus {
     }
 }
 
-/// The kebab-case name of a stored status.
-pub fn status_name(status: StepStatus) -> &'static str {
-    status.as_str()
-}
-
 /// Whether a status is final for the forward run (compensation may still change it).
 pub fn is_final(status: StepStatus) -> bool {
     status.is_terminal()

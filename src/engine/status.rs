@@ -32,8 +32,7 @@ use serde_json::Value;
 
 use super::error::Error;
 use super::inbox::write_atomic;
-use super::machine::run_status_name;
-use super::state::{RunState, SIMULATED_KEY, status_name};
+use super::state::{RunState, SIMULATED_KEY};
 use crate::runbook::{Mode, Runbook};
 use crate::store::records::{RunRecord, RunStatus, StepRecord, StepStatus};
 use crate::store::{DataDir, RunId};
@@ -145,7 +144,7 @@ fn summarize(view: StepView<'_>) -> (StepSummary, Option<WaitingApproval>) {
         let mut by_status: BTreeMap<String, usize> = BTreeMap::new();
         for unit in units {
             *by_status
-                .entry(status_name(unit.status).to_owned())
+                .entry(unit.status.as_str().to_owned())
                 .or_default() += 1;
         }
         by_status.insert("total".into(), units.len());
@@ -297,7 +296,7 @@ impl StatusSnapshot {
         let mut waiting = Vec::new();
         for view in views {
             *counts
-                .entry(status_name(view.record.status).to_owned())
+                .entry(view.record.status.as_str().to_owned())
                 .or_default() += 1;
             let (summary, approval) = summarize(view);
             steps.push(summary);
@@ -342,7 +341,7 @@ impl StatusSnapshot {
 
     /// The status name (`succeeded`, `waiting-approval`, ...).
     pub fn status_name(&self) -> &'static str {
-        run_status_name(self.status)
+        self.status.as_str()
     }
 }
 

@@ -18,7 +18,7 @@ use crate::runbook::{
 };
 use crate::sdrs::operations::Service;
 use crate::store::records::{
-    AttemptOutcome, RunRecord, RunStatus, StepRecord, StepStatus, StoredEvent, sha256_hex,
+    AttemptOutcome, RunRecord, StepRecord, StepStatus, StoredEvent, sha256_hex,
 };
 use crate::store::redact::REDACTED;
 
@@ -132,7 +132,7 @@ pub fn build(
     let mut step_counts: BTreeMap<String, u64> = BTreeMap::new();
     for row in &rows {
         *step_counts
-            .entry(step_status_name(row.status).to_owned())
+            .entry(row.status.as_str().to_owned())
             .or_default() += 1;
     }
 
@@ -178,11 +178,6 @@ pub fn build(
     }
 }
 
-/// The kebab-case name of a step status (as stored).
-pub(crate) fn step_status_name(status: StepStatus) -> &'static str {
-    status.as_str()
-}
-
 /// How an attempt ended, in the words a report uses.
 pub(crate) fn attempt_outcome_word(outcome: AttemptOutcome) -> &'static str {
     match outcome {
@@ -193,11 +188,6 @@ pub(crate) fn attempt_outcome_word(outcome: AttemptOutcome) -> &'static str {
         AttemptOutcome::InProgress => "in progress",
         AttemptOutcome::Throttled => "throttled",
     }
-}
-
-/// The kebab-case name of a run status (as stored).
-pub(crate) fn run_status_name(status: RunStatus) -> &'static str {
-    status.as_str()
 }
 
 /// The stored runbook, validated again with this build's catalog.

@@ -244,7 +244,7 @@ pub fn svg(dag: &Dag) -> String {
         let (x, y) = (placed.x, placed.y);
         let status = node
             .status
-            .map_or("not started", super::build::step_status_name);
+            .map_or("not started", crate::store::records::StepStatus::as_str);
         let mut detail = status.to_owned();
         if let Some(items) = node.items {
             let _ = write!(detail, " · {}/{} items", items.succeeded, items.total);

@@ -144,7 +144,7 @@ pub fn render(report: &Report) -> String {
     let mut out = String::with_capacity(64 * 1024);
     let run = &report.run;
     let runbook = &report.runbook;
-    let status = super::build::run_status_name(run.status);
+    let status = run.status.as_str();
     let mode = if run.mode.is_empty() {
         "none"
     } else {
@@ -347,7 +347,7 @@ fn cards(out: &mut String, report: &Report) {
             r#"<div class="card {class}"><div class="label">{label}</div><div class="value">{value}</div><div class="note">{note}</div></div>"#
         );
     };
-    let status = super::build::run_status_name(run.status);
+    let status = run.status.as_str();
     let status_class = match run.status {
         RunStatus::Succeeded => "ok",
         RunStatus::Failed | RunStatus::FailedCompensation => "bad",
@@ -459,7 +459,7 @@ fn steps_table(out: &mut String, report: &Report) {
         if let Some(reason) = &step.skip_reason {
             let _ = write!(attempts, r#"<span class="muted">{}</span>"#, Html(reason));
         }
-        let status = super::build::step_status_name(step.status);
+        let status = step.status.as_str();
         let _ = write!(
             out,
             r#"<tr class="{row}"><td><code>{key}</code>{mutating}</td><td><code>{action}</code></td><td><span class="badge {class}">{status}</span></td><td class="nowrap">{start}</td><td class="nowrap">{end}</td><td class="num">{duration}</td><td>{attempts}</td><td class="mono">{job}</td></tr>"#,

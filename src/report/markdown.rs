@@ -35,7 +35,7 @@ pub fn render(report: &Report) -> String {
     let mut out = String::with_capacity(16 * 1024);
     let run = &report.run;
     let runbook = &report.runbook;
-    let status = super::build::run_status_name(run.status);
+    let status = run.status.as_str();
     let mode = if run.mode.is_empty() {
         "none"
     } else {
@@ -196,7 +196,7 @@ pub fn render(report: &Report) -> String {
                 Md(&s.key),
                 if s.mutating { " ✱" } else { "" },
                 Md(&s.action),
-                super::build::step_status_name(s.status),
+                s.status.as_str(),
                 s.started_at.map_or_else(String::new, format::time_of_day),
                 s.ended_at.map_or_else(String::new, format::time_of_day),
                 s.duration_ms.map_or_else(String::new, format::duration),
@@ -354,7 +354,7 @@ fn mermaid(out: &mut String, report: &Report) {
     for (i, node) in dag.nodes.iter().enumerate() {
         let status = node
             .status
-            .map_or("not started", super::build::step_status_name);
+            .map_or("not started", crate::store::records::StepStatus::as_str);
         let mut detail = status.to_owned();
         if let Some(items) = node.items {
             let _ = write!(detail, " · {}/{} items", items.succeeded, items.total);

@@ -116,7 +116,7 @@ pub fn compute(
         );
     }
     if run.status != RunStatus::Succeeded {
-        let status = super::build::run_status_name(run.status);
+        let status = run.status.as_str();
         let reason = if run.status.is_terminal() {
             format!("the run did not succeed (status {status})")
         } else {
@@ -133,11 +133,7 @@ pub fn compute(
             other => {
                 return not_achieved(
                     rto,
-                    format!(
-                        "recovery step `{}` ended {}",
-                        row.key,
-                        super::build::step_status_name(other)
-                    ),
+                    format!("recovery step `{}` ended {}", row.key, other.as_str()),
                 );
             }
         }
