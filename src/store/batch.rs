@@ -11,6 +11,9 @@
 //! event/<seq, 20 digits>   EventRecord, seq from 1 without gaps, e.g. event/00000000000000000042
 //! ```
 //!
+//! The runbook source is kept apart (SledStore: key `source` of the tree `runbook-source`), written
+//! once when the run is created: see [`RunRecord::runbook_source`].
+//!
 //! Records are encoded when they are added to a batch, on the caller's task, so the single writer
 //! that serialises commits spends its time on I/O only. Event sequence numbers are assigned by the
 //! writer when the batch is applied, which is what keeps them gap-free under concurrent commits.
@@ -26,6 +29,11 @@ pub(crate) const META_KEY: &[u8] = b"meta";
 pub(crate) const RUN_KEY: &[u8] = b"run";
 /// Key of the group-commit counter (SledStore only).
 pub(crate) const COMMITS_KEY: &[u8] = b"commits";
+/// The sled tree holding the runbook source (SledStore only), away from the pages of the records
+/// that change.
+pub(crate) const SOURCE_TREE: &[u8] = b"runbook-source";
+/// Key of the runbook source in [`SOURCE_TREE`].
+pub(crate) const SOURCE_KEY: &[u8] = b"source";
 /// Prefix of step record keys.
 pub(crate) const STEP_PREFIX: &[u8] = b"step/";
 /// Prefix of event record keys.

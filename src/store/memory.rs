@@ -22,6 +22,8 @@ pub struct MemoryStore {
 #[derive(Debug, Default)]
 struct State {
     records: BTreeMap<Vec<u8>, Vec<u8>>,
+    /// The runbook source, kept apart from the run record as SledStore does.
+    source: String,
     next_event_seq: u64,
     /// How many batches have been committed; lets tests assert that something was written.
     commits: u64,
@@ -36,6 +38,7 @@ impl MemoryStore {
             run_id: run.run_id,
             state: Mutex::new(State {
                 records,
+                source: run.runbook_source.clone(),
                 next_event_seq: 1,
                 commits: 0,
             }),
@@ -93,17 +96,15 @@ impl Store for MemoryStore {
     }
 
     fn load_run(&self) -> Result<RunRecord> {
-        let value = self
-            .lock()
-            .records
-            .get(RUN_KEY)
-            .cloned()
-            .ok_or_else(|| Error::Corrupt {
-                table: "run",
-                key: "run".to_owned(),
-                reason: "the run database has no run record".to_owned(),
-            })?;
-        records::decode(RUN_KEY, &value)
+        let state = self.lock();
+        let value = state.records.get(RUN_KEY).ok_or_else(|| Error::Corrupt {
+            table: "run",
+            key: "run".to_owned(),
+            reason: "the run database has no run record".to_owned(),
+        })?;
+        let mut run: RunRecord = records::decode(RUN_KEY, value)?;
+        run.runbook_source.clone_from(&state.source);
+        Ok(run)
     }
 
     fn load_steps(&self) -> Result<Vec<StepRecord>> {

@@ -2,7 +2,7 @@
 //! store marker) and their on-disk encoding.
 //!
 //! Records are plain serde structs; the store wraps each one in an envelope
-//! `{"format":1,"kind":"step","record":{...}}` when it writes it. The envelope carries the format
+//! `{"format":2,"kind":"step","record":{...}}` when it writes it. The envelope carries the format
 //! version, so a record written by a newer drbook is refused with [`Error::UnsupportedFormat`]
 //! instead of being misread, and the record kind, so a record found under the wrong key is
 //! reported as corrupt instead of being decoded as something else. Encoding is JSON: it keeps a
@@ -23,7 +23,10 @@ use uuid::Uuid;
 use super::error::{Error, Result};
 
 /// The record format this build writes and the newest one it reads.
-pub const FORMAT_VERSION: u32 = 1;
+///
+/// 2: the run record no longer carries the runbook source; the store keeps it apart, written once
+/// (format 1 records, which carry it inline, are still read).
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The marker stored in every run database's meta record; a sled database without it is foreign.
 pub const STORE_MAGIC: &str = "drbook-store";
@@ -164,6 +167,12 @@ pub struct RunRecord {
     /// SHA-256 (hex) of the runbook file's bytes; a resume refuses a runbook that changed.
     pub runbook_digest: String,
     /// The runbook's source text, so `drbook show` and a resume do not depend on the file.
+    ///
+    /// Not part of the encoded record: a store writes it once, apart, when it creates the run,
+    /// and fills it in when it loads the record. The run record is rewritten on every run status
+    /// change and shares sled pages with the records every step rewrites; a runbook of a few
+    /// thousand steps inside it made sled spill those pages to blob files over and over.
+    #[serde(default, skip_serializing)]
     pub runbook_source: String,
     /// The DR mode (`drill`, `planned-failover`, `failover`, `reverse`, `failback`).
     pub mode: String,
@@ -681,7 +690,7 @@ mod tests {
         let bytes = encode(&step).unwrap();
         let text = std::str::from_utf8(&bytes).unwrap();
         assert!(
-            text.starts_with(r#"{"format":1,"kind":"step","record":{"#),
+            text.starts_with(r#"{"format":2,"kind":"step","record":{"#),
             "{text}"
         );
         assert!(text.contains(r#""status":"waiting-job""#), "{text}");
@@ -696,14 +705,14 @@ mod tests {
 
     #[test]
     fn newer_format_is_unsupported_not_corrupt() {
-        let bytes = br#"{"format":2,"kind":"step","record":{"entirely":"different"}}"#;
+        let bytes = br#"{"format":3,"kind":"step","record":{"entirely":"different"}}"#;
         let error = decode::<StepRecord>(b"step/a", bytes).unwrap_err();
         assert!(
             matches!(
                 error,
                 Error::UnsupportedFormat {
-                    found: 2,
-                    expected: 1,
+                    found: 3,
+                    expected: 2,
                     ..
                 }
             ),

@@ -1,15 +1,22 @@
 //! [`SledStore`]: a run's checkpoint database on sled 0.34.7, with group commit.
 //!
-//! One writer thread per open run owns every write. Callers send their encoded batch and a reply
-//! channel; the writer takes one batch, drains every other batch already queued (up to 96 KiB of
-//! records), writes them all as one atomic group (a journal record, then plain inserts: see the
-//! journal module for why not `apply_batch`), calls `flush()` once, `fdatasync`s the data file (and
-//! any blob file sled wrote since the last time), and only then answers every caller. A sequential
-//! chain of steps therefore costs one flush per step plus one channel round trip, and a fan-out of
-//! a thousand ready steps costs a handful of flushes.
+//! Group commit without a writer thread: the first caller of [`Store::commit`] that finds no
+//! commit in progress becomes the *leader*. It writes its own batch and every batch other callers
+//! queued meanwhile (up to 96 KiB of records) as one atomic group (a journal record, then plain
+//! inserts: see the journal module for why not `apply_batch`), calls `flush()` once, `fdatasync`s
+//! the data file (and any blob file sled wrote since the last time), answers every caller of the
+//! group, and goes on with the next group until the queue is empty. Callers that arrive while a
+//! commit is in progress only queue their batch and wait for the leader's answer.
 //!
-//! Why the writer is a plain thread calling the blocking `flush()`: on sled 0.34.7, concurrent
-//! `flush_async` calls deadlock (spacejam/sled#1308), and a single thread is also the cheapest way
+//! The leader does this on its own thread, inside `tokio::task::block_in_place` on a multi-thread
+//! runtime (on a current-thread runtime, on the blocking pool). The engine has one committer per
+//! run (its executor, one commit per round), so there is almost never anybody to group with, and
+//! a sequential chain of steps pays one flush per step and nothing else: no hop to a writer thread
+//! and back, two thread wake-ups per step that a 2-core machine feels.
+//! Concurrent callers still share flushes, a handful for a thousand batches.
+//!
+//! Why the blocking `flush()` from one leader at a time: on sled 0.34.7, concurrent `flush_async`
+//! calls deadlock (spacejam/sled#1308), and a single committer at a time is also the cheapest way
 //! to keep event sequence numbers gap-free.
 //!
 //! Why `fdatasync` on top of `flush()`: on Linux sled's flush ends in `sync_file_range`, which
@@ -31,14 +38,16 @@ use std::fs::{self, File};
 use std::os::unix::fs::FileExt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
-use std::thread::JoinHandle;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use jiff::Timestamp;
 use tokio::sync::oneshot;
 
 use super::Store;
-use super::batch::{self, Batch, COMMITS_KEY, EVENT_PREFIX, META_KEY, Op, RUN_KEY, STEP_PREFIX};
+use super::batch::{
+    self, Batch, COMMITS_KEY, EVENT_PREFIX, META_KEY, Op, RUN_KEY, SOURCE_KEY, SOURCE_TREE,
+    STEP_PREFIX,
+};
 use super::data_dir::{DataDir, create_private_dir, private_file_options, sync_dir};
 use super::error::{Error, IoResultExt, Result};
 use super::journal;
@@ -74,14 +83,13 @@ const WATERMARK_FILE: &str = "drbook-watermark";
 
 /// A run's checkpoint database, held exclusively by this process until it is closed or dropped.
 ///
-/// Dropping the store shuts the writer down cleanly: batches already sent are still committed and
-/// answered. Use [`SledStore::close`] to learn whether that final shutdown succeeded.
+/// Dropping the store waits for a commit still in progress (one whose caller stopped waiting) and
+/// releases the database. Use [`SledStore::close`] to learn whether that shutdown succeeded.
 pub struct SledStore {
     run_id: RunId,
     path: PathBuf,
     db: sled::Db,
-    sender: Option<mpsc::Sender<Request>>,
-    writer: Option<JoinHandle<()>>,
+    committer: Arc<Committer>,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -93,7 +101,7 @@ impl std::fmt::Debug for SledStore {
     }
 }
 
-/// A batch on its way to the writer.
+/// A batch waiting for its group commit.
 struct Request {
     ops: Vec<Op>,
     /// Encoded size of `ops`, for [`MAX_GROUP_BYTES`].
@@ -135,8 +143,12 @@ impl SledStore {
         initial.insert(RUN_KEY, records::encode(run)?);
         {
             let db = open_db(&staging_dir, run.run_id)?;
-            db.apply_batch(initial)
-                .map_err(|e| db_error(&staging_dir, e))?;
+            let failed = |e| db_error(&staging_dir, e);
+            // Durable before the rename below like the rest, so no commit order is needed.
+            db.open_tree(SOURCE_TREE)
+                .and_then(|tree| tree.insert(SOURCE_KEY, run.runbook_source.as_bytes()))
+                .map_err(failed)?;
+            db.apply_batch(initial).map_err(failed)?;
             db.flush().map_err(|e| db_error(&staging_dir, e))?;
             // sled releases its file lock when the last handle is dropped, at the end of this block.
         }
@@ -223,17 +235,15 @@ impl SledStore {
             blobs: BlobSync::open(&path)?,
             poisoned: None,
         };
-        let (sender, receiver) = mpsc::channel();
-        let handle = std::thread::Builder::new()
-            .name(format!("drbook-store-{run_id}"))
-            .spawn(move || writer.run(receiver))
-            .at(&path)?;
         Ok(Self {
             run_id,
             path,
             db,
-            sender: Some(sender),
-            writer: Some(handle),
+            committer: Arc::new(Committer {
+                queue: Mutex::new(Queue::default()),
+                idle: Condvar::new(),
+                writer: Mutex::new(Some(writer)),
+            }),
         })
     }
 
@@ -242,23 +252,27 @@ impl SledStore {
         &self.path
     }
 
-    /// Stops the writer after it has committed and answered every batch already sent, and
-    /// releases the database. Blocking.
+    /// Waits until every batch already queued is committed and answered, and releases the
+    /// database. Blocking.
     pub fn close(mut self) -> Result<()> {
         self.shut_down()
     }
 
     pub(super) fn shut_down(&mut self) -> Result<()> {
-        // Dropping the only sender ends the writer's loop once the queue is empty.
-        drop(self.sender.take());
-        if let Some(handle) = self.writer.take()
-            && handle.join().is_err()
-        {
-            return Err(Error::Closed {
-                run_id: self.run_id.to_string(),
-                reason: "the writer thread panicked".to_owned(),
-            });
+        // A leader whose caller was dropped may still be committing on the blocking pool; it
+        // empties the queue before it lets go.
+        let mut queue = lock(&self.committer.queue);
+        while queue.leading {
+            queue = self
+                .committer
+                .idle
+                .wait(queue)
+                .unwrap_or_else(PoisonError::into_inner);
         }
+        queue.closed = true;
+        drop(queue);
+        // Dropping the writer drops its database handle and files.
+        drop(lock(&self.committer.writer).take());
         Ok(())
     }
 }
@@ -286,18 +300,33 @@ impl Store for SledStore {
             reason: reason.to_owned(),
         };
         let (reply, answer) = oneshot::channel();
-        self.sender
-            .as_ref()
-            .ok_or_else(|| closed("the store was closed"))?
-            .send(Request {
+        let lead = {
+            let mut queue = lock(&self.committer.queue);
+            if queue.closed {
+                return Err(closed("the store was closed"));
+            }
+            queue.pending.push_back(Request {
                 bytes: ops.iter().map(Op::size).sum(),
                 ops,
                 reply,
-            })
-            .map_err(|_| closed("the writer has stopped"))?;
+            });
+            !std::mem::replace(&mut queue.leading, true)
+        };
+        if lead {
+            let leader = Leader(Some(Arc::clone(&self.committer)));
+            let flavor = tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor());
+            if matches!(flavor, Ok(tokio::runtime::RuntimeFlavor::MultiThread)) {
+                tokio::task::block_in_place(|| leader.run());
+            } else {
+                // block_in_place is refused on a current-thread runtime; a leader there must not
+                // stall the runtime's only thread, so it commits on the blocking pool. (Its group
+                // includes this very batch, so the answer below is already on its way.)
+                tokio::task::spawn_blocking(move || leader.run());
+            }
+        }
         answer
             .await
-            .map_err(|_| closed("the writer stopped before answering"))?
+            .map_err(|_| closed("the committer stopped before answering"))?
     }
 
     fn load_run(&self) -> Result<RunRecord> {
@@ -340,7 +369,7 @@ impl Store for SledStore {
     }
 }
 
-/// The writer thread's state.
+/// The state of whoever commits (the current leader).
 struct Writer {
     run_id: RunId,
     path: PathBuf,
@@ -359,49 +388,114 @@ struct Writer {
     poisoned: Option<String>,
 }
 
-impl Writer {
-    fn run(mut self, receiver: mpsc::Receiver<Request>) {
-        // A request that did not fit into the previous group opens the next one.
-        let mut carried: Option<Request> = None;
+/// The group-commit state shared by a store's callers.
+struct Committer {
+    queue: Mutex<Queue>,
+    /// Signalled when a leader lets go (for [`SledStore::close`]).
+    idle: Condvar,
+    /// `None` once the store is closed.
+    writer: Mutex<Option<Writer>>,
+}
+
+#[derive(Default)]
+struct Queue {
+    pending: std::collections::VecDeque<Request>,
+    /// A leader is committing; it takes everything queued before it lets go.
+    leading: bool,
+    closed: bool,
+}
+
+/// Locks a mutex, ignoring poisoning: the committer's state stays consistent under a panic (a
+/// panicking sled is caught inside the group commit).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Committer {
+    /// Commits groups of queued batches until the queue is empty, then lets go of leadership.
+    fn lead(&self) {
+        let mut writer = lock(&self.writer);
         loop {
-            let first = match carried.take() {
-                Some(request) => request,
-                None => match receiver.recv() {
-                    Ok(request) => request,
-                    Err(_) => break,
-                },
+            let mut group = {
+                let mut queue = lock(&self.queue);
+                if queue.pending.is_empty() {
+                    queue.leading = false;
+                    drop(queue);
+                    self.idle.notify_all();
+                    return;
+                }
+                take_group(&mut queue.pending)
             };
-            let mut bytes = first.bytes;
-            let mut group = vec![first];
-            while group.len() < MAX_GROUP && bytes < MAX_GROUP_BYTES {
-                match receiver.try_recv() {
-                    Ok(request) if bytes + request.bytes > MAX_GROUP_BYTES => {
-                        carried = Some(request);
-                        break;
-                    }
-                    Ok(request) => {
-                        bytes += request.bytes;
-                        group.push(request);
-                    }
-                    Err(_) => break,
+            let outcome = match writer.as_mut() {
+                Some(writer) => writer.commit_group(&mut group),
+                None => Err("the store was closed".to_owned()),
+            };
+            if let Some(writer) = writer.as_ref() {
+                writer.answer(group, &outcome);
+                // After the answers, so that it overlaps with the callers preparing their next
+                // batch.
+                if outcome.is_ok() {
+                    writer.write_watermark();
                 }
             }
-            let outcome = self.commit_group(&mut group);
-            for request in group {
-                let answer = match &outcome {
-                    Ok(()) => Ok(()),
-                    Err(reason) => Err(Error::CommitFailed {
-                        run_id: self.run_id.to_string(),
-                        reason: reason.clone(),
-                    }),
-                };
-                // A caller that stopped waiting does not need an answer.
-                let _ = request.reply.send(answer);
-            }
-            // After the answers, so that it overlaps with the callers preparing their next batch.
-            if outcome.is_ok() {
-                self.write_watermark();
-            }
+        }
+    }
+}
+
+/// The right to lead, taken by the caller that found no leader. Dropped without running (a
+/// blocking task discarded by a runtime shutting down), it fails the queued batches instead of
+/// leaving them, and [`SledStore::close`], waiting forever.
+struct Leader(Option<Arc<Committer>>);
+
+impl Leader {
+    fn run(mut self) {
+        if let Some(committer) = self.0.take() {
+            committer.lead();
+        }
+    }
+}
+
+impl Drop for Leader {
+    fn drop(&mut self) {
+        if let Some(committer) = self.0.take() {
+            let mut queue = lock(&committer.queue);
+            queue.leading = false;
+            // Dropping a request drops its reply sender: its caller learns the store is closed.
+            queue.pending.clear();
+            drop(queue);
+            committer.idle.notify_all();
+        }
+    }
+}
+
+/// The next group: the oldest batch and the ones after it, up to [`MAX_GROUP`] batches and
+/// [`MAX_GROUP_BYTES`] (a larger single batch forms a group of its own).
+fn take_group(pending: &mut std::collections::VecDeque<Request>) -> Vec<Request> {
+    let mut group = Vec::new();
+    let mut bytes = 0;
+    while let Some(next) = pending.front() {
+        if !group.is_empty() && (group.len() >= MAX_GROUP || bytes + next.bytes > MAX_GROUP_BYTES) {
+            break;
+        }
+        bytes += next.bytes;
+        group.extend(pending.pop_front());
+    }
+    group
+}
+
+impl Writer {
+    /// Tells every caller of a group how its commit went.
+    fn answer(&self, group: Vec<Request>, outcome: &std::result::Result<(), String>) {
+        for request in group {
+            let answer = match outcome {
+                Ok(()) => Ok(()),
+                Err(reason) => Err(Error::CommitFailed {
+                    run_id: self.run_id.to_string(),
+                    reason: reason.clone(),
+                }),
+            };
+            // A caller that stopped waiting does not need an answer.
+            let _ = request.reply.send(answer);
         }
     }
 
@@ -492,7 +586,9 @@ impl Writer {
 /// only sound once the recorded mtime has *settled*: Linux stamps directories from a coarse clock
 /// (one tick is 1–10 ms), so an entry added within the same tick as the last listing could leave
 /// the mtime unchanged. The mtime is therefore trusted only if it was already more than
-/// [`SETTLE`] old when it was read; any later change then carries a strictly newer stamp.
+/// [`SETTLE`] old when it was read; any later change then carries a strictly newer stamp (an
+/// entry made after that read is stamped at most one tick before it, and a tick is shorter than
+/// [`SETTLE`]). Until then (the first [`SETTLE`] of a fresh run) every commit lists the directory.
 struct BlobSync {
     dir: PathBuf,
     /// The directory, open, for `fstat`.
@@ -504,7 +600,9 @@ struct BlobSync {
 }
 
 /// How old a directory mtime must be before an unchanged mtime proves an unchanged directory.
-const SETTLE: std::time::Duration = std::time::Duration::from_millis(100);
+/// Three times the longest coarse-clock tick (10 ms at `HZ=100`): the shorter it is, the sooner a
+/// fresh run (or one whose sled just wrote a blob) stops listing the directory on every commit.
+const SETTLE: std::time::Duration = std::time::Duration::from_millis(30);
 
 impl BlobSync {
     fn open(run_dir: &Path) -> Result<Self> {
@@ -779,7 +877,28 @@ fn load_run_from(db: &sled::Db, path: &Path) -> Result<RunRecord> {
             key: "run".to_owned(),
             reason: "the run database has no run record".to_owned(),
         })?;
-    records::decode(RUN_KEY, &value)
+    let mut run: RunRecord = records::decode(RUN_KEY, &value)?;
+    // Format 1 records carry the source inline.
+    if run.runbook_source.is_empty() {
+        run.runbook_source = load_source(db, path)?;
+    }
+    Ok(run)
+}
+
+/// The runbook source, stored apart when the run was created (see `RunRecord::runbook_source`).
+fn load_source(db: &sled::Db, path: &Path) -> Result<String> {
+    let corrupt = |reason: String| Error::Corrupt {
+        table: "runbook-source",
+        key: "source".to_owned(),
+        reason,
+    };
+    let tree = db.open_tree(SOURCE_TREE).map_err(|e| db_error(path, e))?;
+    let bytes = tree
+        .get(SOURCE_KEY)
+        .map_err(|e| db_error(path, e))?
+        .ok_or_else(|| corrupt("the run database has no runbook source".to_owned()))?;
+    String::from_utf8(bytes.to_vec())
+        .map_err(|e| corrupt(format!("the runbook source is not UTF-8: {e}")))
 }
 
 /// fsyncs every file and directory under `dir`, then `dir` itself: used once on a freshly created

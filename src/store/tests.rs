@@ -732,3 +732,147 @@ fn a_large_group_is_applied_as_one_batch_without_a_journal() {
     assert_eq!(store.load_steps().unwrap().len(), 1001);
     assert_eq!(store.load_events(0).unwrap().len(), 1001);
 }
+
+#[test]
+fn concurrent_committers_share_group_commits() {
+    let temp = tempfile::tempdir().unwrap();
+    let data = DataDir::new(temp.path());
+    let run_id = RunId::new();
+    let store = std::sync::Arc::new(SledStore::create(&data, &sample_run(run_id)).unwrap());
+    let (tasks, per_task) = (32u64, 8u64);
+    runtime().block_on(async {
+        let handles: Vec<_> = (0..tasks)
+            .map(|t| {
+                let store = std::sync::Arc::clone(&store);
+                tokio::spawn(async move {
+                    for n in 0..per_task {
+                        let mut batch = Batch::new();
+                        batch
+                            .put_step(&step(
+                                "fan",
+                                Some((t * per_task + n) as usize),
+                                StepStatus::Succeeded,
+                            ))
+                            .append_event(&event("step.status", n));
+                        store.commit(batch).await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        for handle in handles {
+            handle.await.unwrap();
+        }
+    });
+    let events = store.load_events(0).unwrap();
+    assert_eq!(events.len() as u64, tasks * per_task);
+    assert!(
+        events
+            .iter()
+            .enumerate()
+            .all(|(i, e)| e.seq == i as u64 + 1)
+    );
+    std::sync::Arc::into_inner(store).unwrap().close().unwrap();
+    with_raw_db(&data, run_id, |db| {
+        let groups = commit_count(db);
+        // While a leader flushes, the batches of the other tasks queue up and go in its next
+        // group: far fewer flushes than batches.
+        assert!(
+            groups < tasks * per_task / 2,
+            "{groups} group commits for {} batches",
+            tasks * per_task
+        );
+    });
+}
+
+#[test]
+fn a_current_thread_runtime_commits_on_the_blocking_pool() {
+    let temp = tempfile::tempdir().unwrap();
+    let data = DataDir::new(temp.path());
+    let run_id = RunId::new();
+    let store = SledStore::create(&data, &sample_run(run_id)).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(exercise_contract(&store));
+    store.close().unwrap();
+    let store = open_result(&data, run_id).unwrap();
+    assert_eq!(store.load_events(0).unwrap().len(), 203);
+}
+
+#[test]
+fn the_runbook_source_is_stored_once_apart_from_the_run_record() {
+    let temp = tempfile::tempdir().unwrap();
+    let data = DataDir::new(temp.path());
+    let run_id = RunId::new();
+    let mut run = sample_run(run_id);
+    run.runbook_source = "name: big\n".repeat(20_000);
+    let store = SledStore::create(&data, &run).unwrap();
+    runtime().block_on(async {
+        let mut running = store.load_run().unwrap();
+        running.status = RunStatus::Running;
+        let mut batch = Batch::new();
+        batch.put_run(&running);
+        store.commit(batch).await.unwrap();
+    });
+    assert_eq!(store.load_run().unwrap().runbook_source, run.runbook_source);
+    store.close().unwrap();
+    with_raw_db(&data, run_id, |db| {
+        let record = db.get(batch::RUN_KEY).unwrap().unwrap();
+        assert!(
+            record.len() < 2_000,
+            "the run record holds {} bytes",
+            record.len()
+        );
+        let text = String::from_utf8(record.to_vec()).unwrap();
+        assert!(!text.contains("name: big"), "{text}");
+        assert!(text.starts_with(r#"{"format":2,"kind":"run""#), "{text}");
+    });
+    let store = open_result(&data, run_id).unwrap();
+    let loaded = store.load_run().unwrap();
+    assert_eq!(loaded.status, RunStatus::Running);
+    assert_eq!(loaded.runbook_source, run.runbook_source);
+}
+
+#[test]
+fn a_format_1_run_record_with_its_source_inline_still_loads() {
+    let temp = tempfile::tempdir().unwrap();
+    let data = DataDir::new(temp.path());
+    let run_id = RunId::new();
+    SledStore::create(&data, &sample_run(run_id))
+        .unwrap()
+        .close()
+        .unwrap();
+    with_raw_db(&data, run_id, |db| {
+        let mut record = serde_json::to_value(sample_run(run_id)).unwrap();
+        record["runbook_source"] = json!("name: legacy\nsteps: []\n");
+        let envelope = json!({"format": 1, "kind": "run", "record": record});
+        db.insert(batch::RUN_KEY, serde_json::to_vec(&envelope).unwrap())
+            .unwrap();
+        db.drop_tree(batch::SOURCE_TREE).unwrap();
+    });
+    let store = open_result(&data, run_id).unwrap();
+    assert_eq!(
+        store.load_run().unwrap().runbook_source,
+        "name: legacy\nsteps: []\n"
+    );
+}
+
+#[test]
+fn a_run_database_without_its_runbook_source_is_reported() {
+    let temp = tempfile::tempdir().unwrap();
+    let data = DataDir::new(temp.path());
+    let run_id = RunId::new();
+    SledStore::create(&data, &sample_run(run_id))
+        .unwrap()
+        .close()
+        .unwrap();
+    with_raw_db(&data, run_id, |db| {
+        db.drop_tree(batch::SOURCE_TREE).unwrap();
+    });
+    let error = open_result(&data, run_id).unwrap_err();
+    assert!(
+        matches!(&error, Error::Corrupt { table: "runbook-source", reason, .. } if reason.contains("no runbook source")),
+        "{error:?}"
+    );
+}
