@@ -4,16 +4,22 @@
 //! Why not `apply_batch`: on sled 0.34.7 every batch first rolls the current log buffer (an extra
 //! `pwrite` + `sync_file_range`) and writes a batch manifest, which costs ~17 % of the throughput
 //! of a one-step-at-a-time chain (measured with `benches/store.rs`' configurations) and made the
-//! sequential target unreachable. Instead, a group with more than one write first inserts the whole
-//! group, encoded, under the key `journal`, then performs the writes as plain inserts and removes,
-//! then bumps the `commits` counter, all before the one `flush()`. sled recovers a prefix of its
-//! log, so after a crash either the journal is missing (and so is every write after it), or it is
-//! there with a commit number above the recovered counter and is replayed on open, or the whole
-//! group is there. The replay is only done when the counter is behind, so it never reverts a later
-//! single-write group.
+//! sequential target unreachable. Instead, every group first inserts itself, encoded with its
+//! commit number, under the key `journal` (replacing the previous group's), then performs its
+//! writes as plain inserts and removes, all before the one `flush()`. sled recovers a prefix of its
+//! log, so after a crash either the journal of a group is missing (and so is every write after
+//! it: the previous journal, complete, is there), or it is there and every write after it belongs
+//! to its group. On open, the journal's writes that did not make it are performed again; the
+//! journal's number is the database's commit count (for the watermark). A single write needs the
+//! journal too, for the count; it costs what the separate `commits` counter of format 1 did.
 //!
-//! Groups larger than `MAX_JOURNAL_BYTES` (8 KiB, in `sled_store.rs`) use `apply_batch` after all:
-//! for them the extra roll is cheap, and a large journal value is not (see there).
+//! Format 1 databases journalled only groups of several writes and counted commits in the key
+//! `commits`; a journal whose number is not above that counter is an older group and is left
+//! alone (a replay would revert the single writes that followed it).
+//!
+//! Groups larger than `MAX_JOURNAL_BYTES` (8 KiB, in `sled_store.rs`) use `apply_batch` after all,
+//! with a journal of no writes inside the batch for the count: for them the extra roll is cheap,
+//! and a large journal value is not (see there).
 //!
 //! Encoding (all integers big-endian): `commit: u64`, `count: u32`, then per write
 //! `key_len: u32`, `key`, `tag: u8` (0 = remove, 1 = insert), and for inserts `value_len: u32`,

@@ -123,10 +123,14 @@ impl Store for MemoryStore {
     }
 
     fn load_events(&self, since: u64) -> Result<Vec<StoredEvent>> {
-        self.prefix(EVENT_PREFIX)
-            .iter()
-            .map(|(key, value)| batch::decode_event(key, value))
-            .filter(|event| event.as_ref().map_or(true, |event| event.seq > since))
-            .collect()
+        let mut events = Vec::new();
+        for (key, value) in self.prefix(EVENT_PREFIX) {
+            events.extend(
+                batch::decode_events(&key, &value)?
+                    .into_iter()
+                    .filter(|event| event.seq > since),
+            );
+        }
+        Ok(events)
     }
 }

@@ -548,6 +548,12 @@ impl Record for EventRecord {
     const KIND: &'static str = "event";
 }
 
+/// The events one batch appended, stored as one record under the sequence number of the first
+/// (format 2; format 1 stored each event alone, kind `event`).
+impl Record for Vec<EventRecord> {
+    const KIND: &'static str = "events";
+}
+
 impl Record for StoreMeta {
     const KIND: &'static str = "meta";
 }
@@ -586,6 +592,46 @@ pub(crate) fn encode<T: Record>(record: &T) -> Result<Vec<u8>> {
         what: format!("{} record", T::KIND),
         reason: e.to_string(),
     })
+}
+
+/// The JSON of `record` alone, without an envelope (for [`encode_event_group`]).
+pub(crate) fn encode_bare<T: Serialize>(record: &T, what: &str) -> Result<Vec<u8>> {
+    serde_json::to_vec(record).map_err(|e| Error::Encode {
+        what: what.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+/// The record of an event group, from events already encoded by [`encode_bare`]: the same bytes
+/// [`encode`] would make of the `Vec<EventRecord>`, without decoding and encoding them again.
+pub(crate) fn encode_event_group(events: &[Vec<u8>]) -> Vec<u8> {
+    let head = format!(
+        r#"{{"format":{FORMAT_VERSION},"kind":"{}","record":["#,
+        <Vec<EventRecord> as Record>::KIND
+    );
+    let size = head.len() + events.iter().map(|e| e.len() + 1).sum::<usize>() + 2;
+    let mut bytes = Vec::with_capacity(size);
+    bytes.extend_from_slice(head.as_bytes());
+    for (i, event) in events.iter().enumerate() {
+        if i > 0 {
+            bytes.push(b',');
+        }
+        bytes.extend_from_slice(event);
+    }
+    bytes.extend_from_slice(b"]}");
+    bytes
+}
+
+/// Decodes the record under an `event/` key: a group of events (format 2) or a single event
+/// (format 1).
+pub(crate) fn decode_event_group(key: &[u8], bytes: &[u8]) -> Result<Vec<EventRecord>> {
+    let single = serde_json::from_slice::<EnvelopeHeader>(bytes)
+        .is_ok_and(|header| header.kind.as_deref() == Some(<EventRecord as Record>::KIND));
+    if single {
+        decode::<EventRecord>(key, bytes).map(|event| vec![event])
+    } else {
+        decode(key, bytes)
+    }
 }
 
 /// Decodes a record stored under `key`, telling a newer format or a misplaced record apart from

@@ -28,7 +28,8 @@
 //! treats it as the torn end of the log and silently drops every later commit (a flipped byte in
 //! a 20-commit database was observed to reopen with 1 to 17 of them). For drbook that would mean
 //! resuming a run from an older state and issuing an SDRS call twice. Each group commit therefore
-//! also counts itself in sled (key `commits`) and, after it is durable, writes the count to the
+//! also counts itself in sled (its journal record carries its number) and, after it is durable,
+//! writes the count to the
 //! side file `drbook-watermark` (no fsync: media damage happens at rest, long after the kernel
 //! wrote the page back). On open, a database that recovered fewer commits than the watermark
 //! records is refused as [`Error::DamagedDatabase`].
@@ -195,8 +196,7 @@ impl SledStore {
         load_run_from(&db, &path)?;
         let data_file_path = path.join("db");
         let data_file = File::open(&data_file_path).at(&data_file_path)?;
-        let commits = read_commit_count(&db, &path)?;
-        let commits = replay_journal(&db, &path, &data_file, commits)?;
+        let commits = replay_journal(&db, &path, &data_file)?;
         let watermark_path = path.join(WATERMARK_FILE);
         if let Some(acknowledged) = read_watermark(&watermark_path)?
             && acknowledged > commits
@@ -221,7 +221,7 @@ impl SledStore {
             .transpose()
             .map_err(|e| db_error(&path, e))?
         {
-            Some((key, _)) => batch::event_seq(&key)? + 1,
+            Some((key, value)) => batch::next_seq_after(&key, &value)?,
             None => 1,
         };
         let writer = Writer {
@@ -353,19 +353,31 @@ impl Store for SledStore {
     }
 
     fn load_events(&self, since: u64) -> Result<Vec<StoredEvent>> {
-        let start = batch::event_key(since.saturating_add(1));
-        self.db
-            .range(start..)
-            .take_while(|entry| {
-                entry
-                    .as_ref()
-                    .map_or(true, |(key, _)| key.starts_with(EVENT_PREFIX))
-            })
-            .map(|entry| {
-                let (key, value) = entry.map_err(|e| db_error(&self.path, e))?;
-                batch::decode_event(&key, &value)
-            })
-            .collect()
+        let wanted = batch::event_key(since.saturating_add(1));
+        // The record holding event `since + 1` starts at it or at the last key before it.
+        let start = match self
+            .db
+            .range(EVENT_PREFIX.to_vec()..=wanted.clone())
+            .next_back()
+            .transpose()
+            .map_err(|e| db_error(&self.path, e))?
+        {
+            Some((key, _)) => key.to_vec(),
+            None => wanted,
+        };
+        let mut events = Vec::new();
+        for entry in self.db.range(start..) {
+            let (key, value) = entry.map_err(|e| db_error(&self.path, e))?;
+            if !key.starts_with(EVENT_PREFIX) {
+                break;
+            }
+            events.extend(
+                batch::decode_events(&key, &value)?
+                    .into_iter()
+                    .filter(|event| event.seq > since),
+            );
+        }
+        Ok(events)
     }
 }
 
@@ -539,17 +551,15 @@ impl Writer {
         writes: Vec<journal::Write>,
     ) -> std::result::Result<(), String> {
         let db_failed = |e: sled::Error| db_error(&self.path, e).to_string();
-        // A single write is atomic by itself; a partial group is only possible with several.
         if writes.len() > 1 && journal::encoded_len(&writes) > MAX_JOURNAL_BYTES {
             apply_batch(&self.db, writes, commits).map_err(db_failed)?;
         } else {
-            if writes.len() > 1 {
-                let journal = journal::encode(commits, &writes).map_err(|e| e.to_string())?;
-                self.db
-                    .insert(journal::JOURNAL_KEY, journal)
-                    .map_err(db_failed)?;
-            }
-            apply_writes(&self.db, writes, commits).map_err(db_failed)?;
+            // The journal also carries the commit number, so a single write needs it as well.
+            let journal = journal::encode(commits, &writes).map_err(|e| e.to_string())?;
+            self.db
+                .insert(journal::JOURNAL_KEY, journal)
+                .map_err(db_failed)?;
+            apply_writes(&self.db, writes).map_err(db_failed)?;
         }
         self.db.flush().map_err(db_failed)?;
         self.data_file
@@ -769,11 +779,10 @@ fn check_meta(db: &sled::Db, path: &Path, run_id: RunId) -> Result<()> {
     Ok(())
 }
 
-/// Performs a group's writes and records it as commit number `commits`.
+/// Performs a group's writes.
 fn apply_writes(
     db: &sled::Db,
     writes: Vec<journal::Write>,
-    commits: u64,
 ) -> std::result::Result<(), sled::Error> {
     for (key, value) in writes {
         match value {
@@ -781,13 +790,12 @@ fn apply_writes(
             None => db.remove(key)?,
         };
     }
-    db.insert(COMMITS_KEY, &commits.to_be_bytes())?;
     Ok(())
 }
 
 /// Performs a large group's writes as one sled batch, which sled applies atomically (also
-/// across a crash), and records it as commit number `commits`. Used instead of the journal for
-/// groups over [`MAX_JOURNAL_BYTES`]; see there for why.
+/// across a crash), with a journal that only records it as commit number `commits`. Used instead
+/// of a full journal for groups over [`MAX_JOURNAL_BYTES`]; see there for why.
 fn apply_batch(
     db: &sled::Db,
     writes: Vec<journal::Write>,
@@ -800,39 +808,52 @@ fn apply_batch(
             None => batch.remove(key),
         }
     }
-    batch.insert(COMMITS_KEY, &commits.to_be_bytes());
+    // Without writes: there is nothing to complete after a crash, the batch is atomic.
+    let marker = journal::encode(commits, &[]).map_err(|e| {
+        sled::Error::Unsupported(format!("cannot encode the group-commit journal: {e}"))
+    })?;
+    batch.insert(journal::JOURNAL_KEY, marker);
     db.apply_batch(batch)
 }
 
-/// Completes a group commit that a crash interrupted after its journal was written (see the
-/// journal module); returns the recovered commit count.
-fn replay_journal(db: &sled::Db, path: &Path, data_file: &File, commits: u64) -> Result<u64> {
+/// Completes the last group commit if a crash interrupted it after its journal was written (see
+/// the journal module); returns the recovered commit count.
+///
+/// Since format 2 every group writes a journal first (and no counter), so the journal holds the
+/// last group and its number is the commit count; a write of that group still missing is
+/// performed again. Format 1 databases counted commits in the key `commits` and journalled only
+/// groups of several writes: there a journal not above the counter is an older group, which must
+/// not be replayed over the single writes that followed it.
+fn replay_journal(db: &sled::Db, path: &Path, data_file: &File) -> Result<u64> {
+    let counted = read_commit_count(db, path)?;
     let Some(bytes) = db
         .get(journal::JOURNAL_KEY)
         .map_err(|e| db_error(path, e))?
     else {
-        return Ok(commits);
+        return Ok(counted);
     };
     let (journaled, writes) = journal::decode(&bytes)?;
-    if journaled <= commits {
-        return Ok(commits);
+    if journaled <= counted {
+        return Ok(counted);
     }
-    if journaled != commits + 1 {
-        return Err(Error::DamagedDatabase {
-            path: path.to_owned(),
-            reason: format!(
-                "its journal holds commit {journaled} but only {commits} commits were recovered"
-            ),
-        });
+    let mut missing = Vec::new();
+    for (key, value) in writes {
+        let found = db.get(&key).map_err(|e| db_error(path, e))?;
+        if found.as_deref() != value.as_deref() {
+            missing.push((key, value));
+        }
     }
-    tracing::info!(path = %path.display(), commit = journaled, "completing an interrupted group commit");
-    apply_writes(db, writes, journaled).map_err(|e| db_error(path, e))?;
-    db.flush().map_err(|e| db_error(path, e))?;
-    data_file.sync_data().at(path.join("db"))?;
+    if !missing.is_empty() {
+        tracing::info!(path = %path.display(), commit = journaled, "completing an interrupted group commit");
+        apply_writes(db, missing).map_err(|e| db_error(path, e))?;
+        db.flush().map_err(|e| db_error(path, e))?;
+        data_file.sync_data().at(path.join("db"))?;
+    }
     Ok(journaled)
 }
 
-/// The number of group commits the database has recovered (0 for a freshly created one).
+/// The commit count of a format 1 database (key `commits`); 0 for newer ones, which keep it in
+/// the journal.
 fn read_commit_count(db: &sled::Db, path: &Path) -> Result<u64> {
     match db.get(COMMITS_KEY).map_err(|e| db_error(path, e))? {
         None => Ok(0),
