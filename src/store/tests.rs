@@ -919,3 +919,37 @@ fn a_run_database_without_its_runbook_source_is_reported() {
         "{error:?}"
     );
 }
+
+#[test]
+fn the_watermark_follows_the_commits() {
+    let temp = tempfile::tempdir().unwrap();
+    let data = DataDir::new(temp.path());
+    let run_id = RunId::new();
+    let store = SledStore::create(&data, &sample_run(run_id)).unwrap();
+    let path = store.path().join("drbook-watermark");
+    let read = || {
+        let bytes = fs::read(&path).unwrap();
+        if bytes.is_empty() {
+            return 0;
+        }
+        assert_eq!(bytes.len(), 16, "{bytes:?}");
+        assert_eq!(bytes[..8], bytes[8..]);
+        u64::from_be_bytes(bytes[..8].try_into().unwrap())
+    };
+    let rt = runtime();
+    for n in 1..=3 {
+        rt.block_on(async {
+            let mut batch = Batch::new();
+            batch.append_event(&event("x", n));
+            store.commit(batch).await.unwrap();
+        });
+    }
+    assert_eq!(read(), 3);
+    rt.block_on(async {
+        let mut batch = Batch::new();
+        batch.append_event(&event("x", 4));
+        store.commit(batch).await.unwrap();
+    });
+    store.close().unwrap();
+    assert_eq!(read(), 4);
+}
