@@ -86,8 +86,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         comment: Some(reason.clone()),
         issued_at: jiff::Timestamp::now(),
     };
-    let sent = engine::send_command(&data_dir, run_id, &command, args.wait)
-        .map(|receipt| late_reply(&data_dir, run_id, receipt));
+    let sent = engine::send_command(&data_dir, run_id, &command, args.wait);
     match sent {
         Ok(CommandReceipt::Answered(reply)) if reply.accepted => {
             eprintln!("{}", reply.message);
@@ -175,15 +174,4 @@ fn drive(
             Err(error) => Ok(error_exit(&error)),
         }
     })
-}
-
-/// A reply that landed just after `--wait` ran out still counts as the answer.
-fn late_reply(data_dir: &DataDir, run_id: RunId, receipt: CommandReceipt) -> CommandReceipt {
-    match receipt {
-        CommandReceipt::Queued { id } => match engine::inbox::read_reply(data_dir, run_id, &id) {
-            Some(reply) => CommandReceipt::Answered(reply),
-            None => CommandReceipt::Queued { id },
-        },
-        answered => answered,
-    }
 }

@@ -11,8 +11,9 @@ use serde_json::json;
 use super::exit::Exit;
 use super::output::{Output, print_json};
 use super::run::{error_exit, parse_duration};
+use super::status::parse_run;
 use crate::engine::{self, CommandReceipt, OperatorCommand, Verb};
-use crate::store::{DataDir, RunId};
+use crate::store::DataDir;
 
 /// Arguments of `drbook approve` and `drbook reject`.
 #[derive(Debug, clap::Args)]
@@ -42,12 +43,9 @@ pub struct Args {
 }
 
 pub fn run(args: Args, verb: Verb) -> anyhow::Result<Exit> {
-    let run_id: RunId = match args.run.parse() {
+    let run_id = match parse_run(&args.run) {
         Ok(id) => id,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(Exit::NotFound);
-        }
+        Err(exit) => return Ok(exit),
     };
     let comment = args.comment.filter(|c| !c.trim().is_empty());
     if verb == Verb::Reject && comment.is_none() {
@@ -63,16 +61,7 @@ pub fn run(args: Args, verb: Verb) -> anyhow::Result<Exit> {
         comment,
         issued_at: jiff::Timestamp::now(),
     };
-    let receipt = match engine::send_command(&data_dir, run_id, &command, args.wait) {
-        // The driving process may have answered (and even ended) right after the wait.
-        Ok(CommandReceipt::Queued { id }) => {
-            match engine::inbox::read_reply(&data_dir, run_id, &id) {
-                Some(reply) => Ok(CommandReceipt::Answered(reply)),
-                None => Ok(CommandReceipt::Queued { id }),
-            }
-        }
-        other => other,
-    };
+    let receipt = engine::send_command(&data_dir, run_id, &command, args.wait);
     if args.output == Output::Json {
         let (accepted, queued, message) = match receipt {
             Ok(CommandReceipt::Answered(reply)) => (reply.accepted, false, reply.message),

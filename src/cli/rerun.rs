@@ -9,10 +9,10 @@ use anyhow::Context as _;
 
 use super::exit::Exit;
 use super::output::Output;
-use super::resume::drive;
-use super::run::{ConnectionArgs, error_exit, report};
+use super::resume::{DriveArgs, drive};
+use super::run::{error_exit, report};
 use super::status::{parse_run, read_view};
-use crate::engine::{self, Error, ResumeAction};
+use crate::engine::{Error, ResumeAction};
 use crate::store::DataDir;
 
 /// Arguments of `drbook rerun`.
@@ -27,26 +27,11 @@ pub struct Args {
     /// Why (recorded in the audit log and the run's history).
     #[arg(long)]
     reason: String,
-    /// Secret params of the run, again (`NAME=VALUE`): they were never stored.
-    #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
-    params: Vec<String>,
     /// Where runs, locks and the audit log live.
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
     #[command(flatten)]
-    connection: ConnectionArgs,
-    /// Who reruns (recorded). Default: the OS user.
-    #[arg(long)]
-    actor: Option<String>,
-    /// Most steps (and for_each items) running at once.
-    #[arg(long, default_value_t = 32)]
-    concurrency: usize,
-    /// Exit with code 3 when the run waits for an approval instead of waiting.
-    #[arg(long)]
-    no_wait: bool,
-    /// Approve every approval gate as `--actor`.
-    #[arg(long)]
-    auto_approve: bool,
+    drive: DriveArgs,
     /// `text` or `json`.
     #[arg(long, value_enum, default_value = "text")]
     output: Output,
@@ -76,17 +61,19 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     let dry_run = view.snapshot.dry_run;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let result = drive(&args.connection, dry_run, data_dir, run_id, |request| {
-            request.action = ResumeAction::RerunFrom {
-                step: args.from.clone(),
-                reason: args.reason.trim().to_owned(),
-            };
-            request.params = args.params.clone();
-            request.actor = args.actor.clone().unwrap_or_else(engine::default_actor);
-            request.concurrency = args.concurrency;
-            request.wait_for_approval = !args.no_wait;
-            request.auto_approve = args.auto_approve;
-        })
+        let result = drive(
+            &args.drive.connection,
+            dry_run,
+            data_dir,
+            run_id,
+            |request| {
+                args.drive.apply(request);
+                request.action = ResumeAction::RerunFrom {
+                    step: args.from.clone(),
+                    reason: args.reason.trim().to_owned(),
+                };
+            },
+        )
         .await?;
         match result {
             Ok(outcome) => report(&outcome, args.output, "rerun"),

@@ -10,6 +10,7 @@ use super::exit::Exit;
 use super::output::Output;
 use super::progress::{Follower, Progress};
 use super::run::{ConnectionArgs, connect, error_exit, report};
+use super::status::parse_run;
 use crate::engine::{self, ResumeRequest, RunOutcome};
 use crate::store::{DataDir, RunId};
 
@@ -19,15 +20,25 @@ pub struct Args {
     /// The run id (as `drbook run` printed it).
     #[arg(value_name = "RUN")]
     run: String,
-    /// Secret params of the run, again (`NAME=VALUE`).
-    #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
-    params: Vec<String>,
     /// Where runs, locks and the audit log live.
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
     #[command(flatten)]
-    connection: ConnectionArgs,
-    /// Who resumes (recorded in the audit log). Default: the OS user.
+    drive: DriveArgs,
+    /// `text` or `json`.
+    #[arg(long, value_enum, default_value = "text")]
+    output: Output,
+}
+
+/// How `resume` and `rerun` drive a stopped run on: what `drbook run` would be given again.
+#[derive(Debug, clap::Args)]
+pub(crate) struct DriveArgs {
+    /// Secret params of the run, again (`NAME=VALUE`): they were never stored.
+    #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
+    params: Vec<String>,
+    #[command(flatten)]
+    pub(crate) connection: ConnectionArgs,
+    /// Who drives the run on (recorded in the audit log). Default: the OS user.
     #[arg(long)]
     actor: Option<String>,
     /// Most steps (and for_each items) running at once.
@@ -39,18 +50,23 @@ pub struct Args {
     /// Approve every approval gate as `--actor`.
     #[arg(long)]
     auto_approve: bool,
-    /// `text` or `json`.
-    #[arg(long, value_enum, default_value = "text")]
-    output: Output,
+}
+
+impl DriveArgs {
+    /// Fills in a resume request from these flags.
+    pub(crate) fn apply(&self, request: &mut ResumeRequest) {
+        request.params = self.params.clone();
+        request.actor = self.actor.clone().unwrap_or_else(engine::default_actor);
+        request.concurrency = self.concurrency;
+        request.wait_for_approval = !self.no_wait;
+        request.auto_approve = self.auto_approve;
+    }
 }
 
 pub fn run(args: Args) -> anyhow::Result<Exit> {
-    let run_id: RunId = match args.run.parse() {
+    let run_id = match parse_run(&args.run) {
         Ok(id) => id,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(Exit::NotFound);
-        }
+        Err(exit) => return Ok(exit),
     };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
@@ -61,13 +77,15 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
             .ok()
             .flatten()
             .is_some_and(|s| s.dry_run);
-        let result = drive(&args.connection, dry_run, data_dir, run_id, |request| {
-            request.params = args.params.clone();
-            request.actor = args.actor.clone().unwrap_or_else(engine::default_actor);
-            request.concurrency = args.concurrency;
-            request.wait_for_approval = !args.no_wait;
-            request.auto_approve = args.auto_approve;
-        })
+        let result = drive(
+            &args.drive.connection,
+            dry_run,
+            data_dir,
+            run_id,
+            |request| {
+                args.drive.apply(request);
+            },
+        )
         .await?;
         match result {
             Ok(outcome) => report(&outcome, args.output, "resume"),

@@ -18,7 +18,7 @@ use super::output::{Output, print_json};
 use super::run::{error_exit, parse_duration};
 use super::status::parse_run;
 use crate::engine::{self, CommandReceipt, Error, OperatorCommand, Verb};
-use crate::store::{DataDir, RunId};
+use crate::store::DataDir;
 
 /// Arguments of `drbook skip`.
 #[derive(Debug, clap::Args)]
@@ -66,8 +66,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         comment: Some(reason.clone()),
         issued_at: jiff::Timestamp::now(),
     };
-    let sent = engine::send_command(&data_dir, run_id, &command, args.wait)
-        .map(|receipt| late_reply(&data_dir, run_id, receipt));
+    let sent = engine::send_command(&data_dir, run_id, &command, args.wait);
     let (accepted, queued, message) = match sent {
         Ok(CommandReceipt::Answered(reply)) => (reply.accepted, false, reply.message),
         Ok(CommandReceipt::Queued { id }) => (
@@ -107,15 +106,4 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     } else {
         Exit::Conflict
     })
-}
-
-/// A reply that landed just after `--wait` ran out still counts as the answer.
-fn late_reply(data_dir: &DataDir, run_id: RunId, receipt: CommandReceipt) -> CommandReceipt {
-    match receipt {
-        CommandReceipt::Queued { id } => match engine::inbox::read_reply(data_dir, run_id, &id) {
-            Some(reply) => CommandReceipt::Answered(reply),
-            None => CommandReceipt::Queued { id },
-        },
-        answered => answered,
-    }
 }

@@ -111,7 +111,7 @@ pub fn status_exit(status: RunStatus) -> Exit {
 /// Parses a run id argument; a malformed id is "not found" (exit 4).
 pub fn parse_run(text: &str) -> Result<RunId, Exit> {
     text.parse().map_err(|e| {
-        eprintln!("error: `{text}` is not a run id: {e}");
+        eprintln!("error: {e}");
         Exit::NotFound
     })
 }

@@ -886,7 +886,8 @@ pub enum CommandReceipt {
 }
 
 /// Sends an operator command (approve / reject / skip / abort) to a run, and waits up to `wait`
-/// for the driving process to answer it. The command is recorded in the audit log
+/// for the driving process to answer it (a reply found by the last look, just after `wait`, still
+/// counts: callers need not look again). The command is recorded in the audit log
 /// (`operator.verb`) before it is sent.
 ///
 /// `skip` and `abort` need a driving process to apply them now: when none drives the run they
@@ -960,13 +961,18 @@ pub fn send_command(
         return Ok(CommandReceipt::Queued { id });
     }
     let started = std::time::Instant::now();
-    while started.elapsed() < wait {
+    loop {
+        // Read once more after the wait ran out: a reply that landed during the last sleep (the
+        // driving process may even have ended since) still counts as the answer.
+        let waited = started.elapsed() >= wait;
         if let Some(reply) = inbox::read_reply(data_dir, run_id, &id) {
             return Ok(CommandReceipt::Answered(reply));
         }
+        if waited {
+            return Ok(CommandReceipt::Queued { id });
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
-    Ok(CommandReceipt::Queued { id })
 }
 
 /// A run's status snapshot (without opening its database). `Ok(None)` for a run that has not

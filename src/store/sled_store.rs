@@ -84,8 +84,8 @@ const WATERMARK_FILE: &str = "drbook-watermark";
 
 /// A run's checkpoint database, held exclusively by this process until it is closed or dropped.
 ///
-/// Dropping the store waits for a commit still in progress (one whose caller stopped waiting) and
-/// releases the database. Use [`SledStore::close`] to learn whether that shutdown succeeded.
+/// Dropping the store, like [`SledStore::close`], waits for a commit still in progress (one whose
+/// caller stopped waiting) and releases the database.
 pub struct SledStore {
     run_id: RunId,
     path: PathBuf,
@@ -253,12 +253,14 @@ impl SledStore {
     }
 
     /// Waits until every batch already queued is committed and answered, and releases the
-    /// database. Blocking.
+    /// database. Blocking. A failed commit was already reported to its caller; closing itself
+    /// does not fail today, the `Result` keeps callers ready for a store whose close can.
     pub fn close(mut self) -> Result<()> {
-        self.shut_down()
+        self.shut_down();
+        Ok(())
     }
 
-    pub(super) fn shut_down(&mut self) -> Result<()> {
+    pub(super) fn shut_down(&mut self) {
         // A leader whose caller was dropped may still be committing on the blocking pool; it
         // empties the queue before it lets go.
         let mut queue = lock(&self.committer.queue);
@@ -273,15 +275,12 @@ impl SledStore {
         drop(queue);
         // Dropping the writer drops its database handle and files.
         drop(lock(&self.committer.writer).take());
-        Ok(())
     }
 }
 
 impl Drop for SledStore {
     fn drop(&mut self) {
-        if let Err(error) = self.shut_down() {
-            tracing::error!(run_id = %self.run_id, %error, "store writer did not shut down cleanly");
-        }
+        self.shut_down();
     }
 }
 
@@ -314,14 +313,18 @@ impl Store for SledStore {
         };
         if lead {
             let leader = Leader(Some(Arc::clone(&self.committer)));
-            let flavor = tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor());
-            if matches!(flavor, Ok(tokio::runtime::RuntimeFlavor::MultiThread)) {
-                tokio::task::block_in_place(|| leader.run());
-            } else {
+            match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+                Ok(tokio::runtime::RuntimeFlavor::MultiThread) => {
+                    tokio::task::block_in_place(|| leader.run());
+                }
                 // block_in_place is refused on a current-thread runtime; a leader there must not
                 // stall the runtime's only thread, so it commits on the blocking pool. (Its group
                 // includes this very batch, so the answer below is already on its way.)
-                tokio::task::spawn_blocking(move || leader.run());
+                Ok(_) => {
+                    tokio::task::spawn_blocking(move || leader.run());
+                }
+                // Polled by another executor: there is no runtime to stall.
+                Err(_) => leader.run(),
             }
         }
         answer

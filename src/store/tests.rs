@@ -366,13 +366,7 @@ fn a_database_moved_to_another_runs_directory_is_refused() {
 
 #[test]
 fn records_of_a_newer_format_are_refused_on_open() {
-    let temp = tempfile::tempdir().unwrap();
-    let data = DataDir::new(temp.path());
-    let run_id = RunId::new();
-    SledStore::create(&data, &sample_run(run_id))
-        .unwrap()
-        .close()
-        .unwrap();
+    let (_temp, data, run_id) = closed_run();
     {
         let db = sled::open(data.run_dir(&run_id)).unwrap();
         let run = db.get(b"run").unwrap().unwrap();
@@ -391,13 +385,7 @@ fn records_of_a_newer_format_are_refused_on_open() {
 
 #[test]
 fn a_corrupt_record_is_reported_with_its_key() {
-    let temp = tempfile::tempdir().unwrap();
-    let data = DataDir::new(temp.path());
-    let run_id = RunId::new();
-    SledStore::create(&data, &sample_run(run_id))
-        .unwrap()
-        .close()
-        .unwrap();
+    let (_temp, data, run_id) = closed_run();
     {
         let db = sled::open(data.run_dir(&run_id)).unwrap();
         db.insert(b"step/a", b"\x00garbage".to_vec()).unwrap();
@@ -428,13 +416,7 @@ fn assert_garbage_is_an_error(file: &str) {
         ("zeroed", |bytes| bytes.iter_mut().for_each(|b| *b = 0)),
     ];
     for (what, damage) in cases {
-        let temp = tempfile::tempdir().unwrap();
-        let data = DataDir::new(temp.path());
-        let run_id = RunId::new();
-        SledStore::create(&data, &sample_run(run_id))
-            .unwrap()
-            .close()
-            .unwrap();
+        let (_temp, data, run_id) = closed_run();
         let path = data.run_dir(&run_id).join(file);
         let mut bytes = fs::read(&path).unwrap();
         damage(&mut bytes);
@@ -517,7 +499,7 @@ fn commits_after_close_of_the_writer_fail_instead_of_hanging() {
     let temp = tempfile::tempdir().unwrap();
     let data = DataDir::new(temp.path());
     let mut store = SledStore::create(&data, &sample_run(RunId::new())).unwrap();
-    store.shut_down().unwrap();
+    store.shut_down();
     let error = runtime()
         .block_on(async {
             let mut batch = Batch::new();
@@ -609,6 +591,18 @@ fn a_flipped_byte_in_the_log_never_yields_a_silently_shortened_history() {
     assert_eq!(store.load_steps().unwrap().len(), commits);
 }
 
+/// A data directory (alive as long as the returned tempdir) holding one run, created and closed.
+fn closed_run() -> (tempfile::TempDir, DataDir, RunId) {
+    let temp = tempfile::tempdir().unwrap();
+    let data = DataDir::new(temp.path());
+    let run_id = RunId::new();
+    SledStore::create(&data, &sample_run(run_id))
+        .unwrap()
+        .close()
+        .unwrap();
+    (temp, data, run_id)
+}
+
 /// Writes directly into a closed run database, as a crash in the middle of a group would leave it.
 fn with_raw_db(data: &DataDir, run_id: RunId, edit: impl FnOnce(&sled::Db)) {
     let db = sled::open(data.run_dir(&run_id)).unwrap();
@@ -625,13 +619,7 @@ fn commit_count(db: &sled::Db) -> u64 {
 
 #[test]
 fn a_group_interrupted_after_its_journal_is_completed_on_open() {
-    let temp = tempfile::tempdir().unwrap();
-    let data = DataDir::new(temp.path());
-    let run_id = RunId::new();
-    SledStore::create(&data, &sample_run(run_id))
-        .unwrap()
-        .close()
-        .unwrap();
+    let (_temp, data, run_id) = closed_run();
     let done = records::encode(&step("x", None, StepStatus::Succeeded)).unwrap();
     let also = records::encode(&step("y", None, StepStatus::Running)).unwrap();
     with_raw_db(&data, run_id, |db| {
@@ -663,13 +651,7 @@ fn a_group_interrupted_after_its_journal_is_completed_on_open() {
 
 #[test]
 fn a_format_1_journal_behind_its_counter_is_not_replayed() {
-    let temp = tempfile::tempdir().unwrap();
-    let data = DataDir::new(temp.path());
-    let run_id = RunId::new();
-    SledStore::create(&data, &sample_run(run_id))
-        .unwrap()
-        .close()
-        .unwrap();
+    let (_temp, data, run_id) = closed_run();
     let running = records::encode(&step("a", None, StepStatus::Running)).unwrap();
     let succeeded = records::encode(&step("a", None, StepStatus::Succeeded)).unwrap();
     // Format 1: commit 4 was a journalled group, commit 5 a single write with the counter.
@@ -879,13 +861,7 @@ fn the_runbook_source_is_stored_once_apart_from_the_run_record() {
 
 #[test]
 fn a_format_1_run_record_with_its_source_inline_still_loads() {
-    let temp = tempfile::tempdir().unwrap();
-    let data = DataDir::new(temp.path());
-    let run_id = RunId::new();
-    SledStore::create(&data, &sample_run(run_id))
-        .unwrap()
-        .close()
-        .unwrap();
+    let (_temp, data, run_id) = closed_run();
     with_raw_db(&data, run_id, |db| {
         let mut record = serde_json::to_value(sample_run(run_id)).unwrap();
         record["runbook_source"] = json!("name: legacy\nsteps: []\n");
@@ -903,13 +879,7 @@ fn a_format_1_run_record_with_its_source_inline_still_loads() {
 
 #[test]
 fn a_run_database_without_its_runbook_source_is_reported() {
-    let temp = tempfile::tempdir().unwrap();
-    let data = DataDir::new(temp.path());
-    let run_id = RunId::new();
-    SledStore::create(&data, &sample_run(run_id))
-        .unwrap()
-        .close()
-        .unwrap();
+    let (_temp, data, run_id) = closed_run();
     with_raw_db(&data, run_id, |db| {
         db.drop_tree(batch::SOURCE_TREE).unwrap();
     });
@@ -952,4 +922,30 @@ fn the_watermark_follows_the_commits() {
     });
     store.close().unwrap();
     assert_eq!(read(), 4);
+}
+
+#[test]
+fn a_commit_outside_any_tokio_runtime_is_made_inline() {
+    let temp = tempfile::tempdir().unwrap();
+    let data = DataDir::new(temp.path());
+    let run_id = RunId::new();
+    let store = SledStore::create(&data, &sample_run(run_id)).unwrap();
+    let mut batch = Batch::new();
+    batch
+        .put_step(&step("a", None, StepStatus::Succeeded))
+        .append_event(&event("step.status", 1));
+    {
+        let mut commit = std::pin::pin!(store.commit(batch));
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        // No runtime to hand the work to: the first poll commits and answers.
+        match commit.as_mut().poll(&mut context) {
+            std::task::Poll::Ready(result) => result.unwrap(),
+            std::task::Poll::Pending => {
+                panic!("the commit waited for a runtime that is not there")
+            }
+        }
+    }
+    store.close().unwrap();
+    let store = open_result(&data, run_id).unwrap();
+    assert_eq!(store.load_steps().unwrap().len(), 1);
 }
