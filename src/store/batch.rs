@@ -1,12 +1,14 @@
 //! Batches of record writes, and the key layout shared by every [`Store`](super::Store)
 //! implementation.
 //!
-//! A run database is one ordered key space:
+//! A run database is one ordered key space (SledStore, since format 3: the records written at
+//! creation, with the writes of its commit log laid over them; see commit_log.rs):
 //!
 //! ```text
 //! meta                     StoreMeta (written once, at creation)
 //! run                      RunRecord
-//! journal                  the last group commit, with its number (SledStore only; see journal.rs)
+//! journal                  the last group commit, with its number (format 1 and 2 SledStore
+//!                          databases; see journal.rs)
 //! commits                  u64 big-endian: group commits so far (format 1 SledStore databases)
 //! step/<step key>          StepRecord, e.g. step/stop_servers[3]
 //! event/<seq, 20 digits>   the events of one batch (a list of EventRecord), under the sequence

@@ -1,25 +1,25 @@
-//! The group-commit journal that makes a multi-record commit atomic in [`SledStore`](super::SledStore)
-//! without sled's `apply_batch`.
+//! The encoding of a group commit's writes with its number, and the group-commit journal of
+//! format 1 and 2 databases.
+//!
+//! Since format 3, [`SledStore`](super::SledStore) appends every group to its commit log (see the
+//! commit_log module) in this encoding and no longer writes a journal. What follows is how formats
+//! 1 and 2 made a multi-record commit atomic without sled's `apply_batch`; the journal of such a
+//! database is still completed on open.
 //!
 //! Why not `apply_batch`: on sled 0.34.7 every batch first rolls the current log buffer (an extra
-//! `pwrite` + `sync_file_range`) and writes a batch manifest, which costs ~17 % of the throughput
-//! of a one-step-at-a-time chain (measured with `benches/store.rs`' configurations) and made the
-//! sequential target unreachable. Instead, every group first inserts itself, encoded with its
-//! commit number, under the key `journal` (replacing the previous group's), then performs its
+//! `pwrite` + `sync_file_range`) and writes a batch manifest, which cost ~17 % of the throughput
+//! of a one-step-at-a-time chain. Instead, every group first inserted itself, encoded with its
+//! commit number, under the key `journal` (replacing the previous group's), then performed its
 //! writes as plain inserts and removes, all before the one `flush()`. sled recovers a prefix of its
 //! log, so after a crash either the journal of a group is missing (and so is every write after
 //! it: the previous journal, complete, is there), or it is there and every write after it belongs
 //! to its group. On open, the journal's writes that did not make it are performed again; the
-//! journal's number is the database's commit count (for the watermark). A single write needs the
-//! journal too, for the count; it costs what the separate `commits` counter of format 1 did.
+//! journal's number is the database's commit count (for the watermark). Large groups used
+//! `apply_batch` with a journal of no writes inside the batch, for the count.
 //!
 //! Format 1 databases journalled only groups of several writes and counted commits in the key
 //! `commits`; a journal whose number is not above that counter is an older group and is left
 //! alone (a replay would revert the single writes that followed it).
-//!
-//! Groups larger than `MAX_JOURNAL_BYTES` (8 KiB, in `sled_store.rs`) use `apply_batch` after all,
-//! with a journal of no writes inside the batch for the count: for them the extra roll is cheap,
-//! and a large journal value is not (see there).
 //!
 //! Encoding (all integers big-endian): `commit: u64`, `count: u32`, then per write
 //! `key_len: u32`, `key`, `tag: u8` (0 = remove, 1 = insert), and for inserts `value_len: u32`,
@@ -27,18 +27,20 @@
 
 use super::error::{Error, Result};
 
-/// Key of the journal record.
+/// Key of the journal record (format 1 and 2 databases).
 pub(crate) const JOURNAL_KEY: &[u8] = b"journal";
 
 /// One write of a group: `None` removes the key.
 pub(crate) type Write = (Vec<u8>, Option<Vec<u8>>);
 
-/// The size of the journal record [`encode`] would make of `writes`.
+/// The size of the record [`encode`] would make of `writes`.
 pub(crate) fn encoded_len(writes: &[Write]) -> usize {
-    12 + writes
-        .iter()
-        .map(|(key, value)| 9 + key.len() + value.as_ref().map_or(0, Vec::len))
-        .sum::<usize>()
+    12 + writes.iter().map(write_len).sum::<usize>()
+}
+
+/// The bytes one write takes in the encoding.
+pub(crate) fn write_len((key, value): &Write) -> usize {
+    9 + key.len() + value.as_ref().map_or(0, Vec::len)
 }
 
 /// Encodes the writes of group commit number `commit`.

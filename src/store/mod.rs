@@ -59,6 +59,7 @@
 pub mod audit;
 mod batch;
 mod claim;
+mod commit_log;
 mod data_dir;
 mod error;
 mod journal;

@@ -26,7 +26,10 @@ use super::error::{Error, Result};
 ///
 /// 2: the run record no longer carries the runbook source; the store keeps it apart, written once
 /// (format 1 records, which carry it inline, are still read).
-pub const FORMAT_VERSION: u32 = 2;
+/// 3: group commits are appended to the run database's commit log instead of being written under
+/// the records' own keys (see `store/commit_log.rs`); a format 2 drbook would not see them, so the
+/// run record of an older database is restamped when a newer drbook opens it.
+pub const FORMAT_VERSION: u32 = 3;
 
 /// The marker stored in every run database's meta record; a sled database without it is foreign.
 pub const STORE_MAGIC: &str = "drbook-store";
@@ -581,6 +584,13 @@ struct EnvelopeHeader {
     kind: Option<String>,
 }
 
+/// The format version in a record's envelope, if it has a readable one.
+pub(crate) fn format_of(bytes: &[u8]) -> Option<u32> {
+    serde_json::from_slice::<EnvelopeHeader>(bytes)
+        .ok()
+        .map(|header| header.format)
+}
+
 /// Encodes `record` in its envelope.
 pub(crate) fn encode<T: Record>(record: &T) -> Result<Vec<u8>> {
     serde_json::to_vec(&EnvelopeOut {
@@ -736,7 +746,9 @@ mod tests {
         let bytes = encode(&step).unwrap();
         let text = std::str::from_utf8(&bytes).unwrap();
         assert!(
-            text.starts_with(r#"{"format":2,"kind":"step","record":{"#),
+            text.starts_with(&format!(
+                r#"{{"format":{FORMAT_VERSION},"kind":"step","record":{{"#
+            )),
             "{text}"
         );
         assert!(text.contains(r#""status":"waiting-job""#), "{text}");
@@ -751,14 +763,14 @@ mod tests {
 
     #[test]
     fn newer_format_is_unsupported_not_corrupt() {
-        let bytes = br#"{"format":3,"kind":"step","record":{"entirely":"different"}}"#;
+        let bytes = br#"{"format":4,"kind":"step","record":{"entirely":"different"}}"#;
         let error = decode::<StepRecord>(b"step/a", bytes).unwrap_err();
         assert!(
             matches!(
                 error,
                 Error::UnsupportedFormat {
-                    found: 3,
-                    expected: 2,
+                    found: 4,
+                    expected: 3,
                     ..
                 }
             ),

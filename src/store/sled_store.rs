@@ -2,8 +2,8 @@
 //!
 //! Group commit without a writer thread: the first caller of [`Store::commit`] that finds no
 //! commit in progress becomes the *leader*. It writes its own batch and every batch other callers
-//! queued meanwhile (up to 96 KiB of records) as one atomic group (a journal record, then plain
-//! inserts: see the journal module for why not `apply_batch`), calls `flush()` once, `fdatasync`s
+//! queued meanwhile (up to 96 KiB of records) as one atomic group (appended to the commit log, one
+//! sled insert per 7 KiB: see the commit_log module), calls `flush()` once, `fdatasync`s
 //! the data file (and any blob file sled wrote since the last time), answers every caller of the
 //! group, and goes on with the next group until the queue is empty. Callers that arrive while a
 //! commit is in progress only queue their batch and wait for the leader's answer.
@@ -28,7 +28,7 @@
 //! treats it as the torn end of the log and silently drops every later commit (a flipped byte in
 //! a 20-commit database was observed to reopen with 1 to 17 of them). For drbook that would mean
 //! resuming a run from an older state and issuing an SDRS call twice. Each group commit therefore
-//! also counts itself in sled (its journal record carries its number) and, after it is durable,
+//! also counts itself in sled (its log entries are keyed by its number) and, after it is durable,
 //! writes the count to the
 //! side file `drbook-watermark` (no fsync: media damage happens at rest, long after the kernel
 //! wrote the page back). On open, a database that recovered fewer commits than the watermark
@@ -39,6 +39,7 @@ use std::fs::{self, File};
 use std::os::unix::fs::FileExt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use jiff::Timestamp;
@@ -49,6 +50,7 @@ use super::batch::{
     self, Batch, COMMITS_KEY, EVENT_PREFIX, META_KEY, Op, RUN_KEY, SOURCE_KEY, SOURCE_TREE,
     STEP_PREFIX,
 };
+use super::commit_log::{self, Overlay};
 use super::data_dir::{DataDir, create_private_dir, private_file_options, sync_dir};
 use super::error::{Error, IoResultExt, Result};
 use super::journal;
@@ -59,21 +61,10 @@ use super::records::{
 /// Most batches one group commit applies; bounds the latency of the first caller in a group.
 const MAX_GROUP: usize = 8192;
 
-/// Most bytes of records one group commit gathers. It keeps the group's journal record below
-/// sled's blob threshold (a quarter of its 512 KiB segment): larger values are spilled into
-/// separate blob files, each costing a file creation and two more fsyncs. A single larger batch
-/// still forms a group of its own.
+/// Most bytes of records one group commit gathers, so that the first caller of a group does not
+/// wait for an unbounded amount of other callers' records. A single larger batch still forms a
+/// group of its own.
 const MAX_GROUP_BYTES: usize = 96 * 1024;
-
-/// Largest group (encoded journal size) made atomic with the journal; larger groups use sled's
-/// `apply_batch`. The journal saves `apply_batch`'s extra log roll, which matters for the small
-/// groups of a sequential chain, but a large journal value is expensive: it lives in the same
-/// sled leaf as the newest `event/` records (`journal` sorts right after them), so every
-/// consolidation of that leaf while the group's events go in rewrites the whole journal, and past
-/// ~128 KiB each rewrite is a new blob file (created, written, fsynced, later unlinked). A 1,000-way
-/// fan-out round (~600 KiB of records) wrote ~120 blob files of ~200 KiB that way and took ~0.6 s;
-/// with `apply_batch` it writes none.
-const MAX_JOURNAL_BYTES: usize = 8 * 1024;
 
 /// sled's page cache per run database. Run databases are small (a runbook's steps and history),
 /// and a process may hold a few at once, so sled's 1 GiB default would be wasteful.
@@ -90,6 +81,10 @@ pub struct SledStore {
     run_id: RunId,
     path: PathBuf,
     db: sled::Db,
+    /// The commit log (see the commit_log module).
+    log: sled::Tree,
+    /// The log's writes up to the commit number it was built at, kept for the next read.
+    overlay: Mutex<Option<(u64, Arc<Overlay>)>>,
     committer: Arc<Committer>,
 }
 
@@ -196,7 +191,13 @@ impl SledStore {
         load_run_from(&db, &path)?;
         let data_file_path = path.join("db");
         let data_file = File::open(&data_file_path).at(&data_file_path)?;
-        let commits = replay_journal(&db, &path, &data_file)?;
+        let journaled = replay_journal(&db, &path, &data_file)?;
+        let log = db
+            .open_tree(commit_log::LOG_TREE)
+            .map_err(|e| db_error(&path, e))?;
+        let logged = recover_log(&db, &log, &path, &data_file)?;
+        let commits = logged.unwrap_or(journaled);
+        restamp_run_record(&db, &path, &data_file)?;
         let watermark_path = path.join(WATERMARK_FILE);
         if let Some(acknowledged) = read_watermark(&watermark_path)?
             && acknowledged > commits
@@ -215,34 +216,45 @@ impl SledStore {
             .truncate(false)
             .open(&watermark_path)
             .at(&watermark_path)?;
-        let next_event_seq = match db
-            .scan_prefix(EVENT_PREFIX)
-            .next_back()
-            .transpose()
-            .map_err(|e| db_error(&path, e))?
-        {
+        let next_event_seq = match last_logged_events(&log, &path)? {
             Some((key, value)) => batch::next_seq_after(&key, &value)?,
-            None => 1,
+            None => match db
+                .scan_prefix(EVENT_PREFIX)
+                .next_back()
+                .transpose()
+                .map_err(|e| db_error(&path, e))?
+            {
+                Some((key, value)) => batch::next_seq_after(&key, &value)?,
+                None => 1,
+            },
         };
         let writer = Writer {
             run_id,
             path: path.clone(),
             db: db.clone(),
+            log: log.clone(),
             data_file,
             watermark,
             commits,
             next_event_seq,
-            blobs: BlobSync::open(&path)?,
+            // Whatever opening wrote (a replayed journal, a restamped run record) is durable,
+            // blob files included, before anything else happens.
+            blobs: BlobSync::open_synced(&path)?,
+            log_inserts: 0,
+            blobs_possible_until: BLOB_WINDOW,
             poisoned: None,
         };
         Ok(Self {
             run_id,
             path,
             db,
+            log,
+            overlay: Mutex::new(None),
             committer: Arc::new(Committer {
                 queue: Mutex::new(Queue::default()),
                 idle: Condvar::new(),
                 writer: Mutex::new(Some(writer)),
+                acknowledged: AtomicU64::new(commits),
             }),
         })
     }
@@ -250,6 +262,14 @@ impl SledStore {
     /// The run database's directory.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The blob files made durable so far (for tests).
+    #[cfg(test)]
+    pub(super) fn synced_blobs(&self) -> usize {
+        lock(&self.committer.writer)
+            .as_ref()
+            .map_or(0, |writer| writer.blobs.synced.len())
     }
 
     /// Waits until every batch already queued is committed and answered, and releases the
@@ -333,49 +353,50 @@ impl Store for SledStore {
     }
 
     fn load_run(&self) -> Result<RunRecord> {
-        load_run_from(&self.db, &self.path)
+        match self.overlay()?.get(RUN_KEY) {
+            Some(Some(value)) => {
+                let mut run: RunRecord = records::decode(RUN_KEY, value)?;
+                run.runbook_source = load_source(&self.db, &self.path)?;
+                Ok(run)
+            }
+            _ => load_run_from(&self.db, &self.path),
+        }
     }
 
     fn load_steps(&self) -> Result<Vec<StepRecord>> {
-        self.db
-            .scan_prefix(STEP_PREFIX)
-            .map(|entry| {
-                let (key, value) = entry.map_err(|e| db_error(&self.path, e))?;
-                batch::decode_step(&key, &value)
-            })
+        self.merged(STEP_PREFIX)?
+            .iter()
+            .map(|(key, value)| batch::decode_step(key, value))
             .collect()
     }
 
     fn get_step(&self, key: &StepKey) -> Result<Option<StepRecord>> {
         let db_key = batch::step_key(key);
-        self.db
-            .get(&db_key)
-            .map_err(|e| db_error(&self.path, e))?
+        let value = match self.overlay()?.get(&db_key) {
+            Some(logged) => logged.clone(),
+            None => self
+                .db
+                .get(&db_key)
+                .map_err(|e| db_error(&self.path, e))?
+                .map(|value| value.to_vec()),
+        };
+        value
             .map(|value| batch::decode_step(&db_key, &value))
             .transpose()
     }
 
     fn load_events(&self, since: u64) -> Result<Vec<StoredEvent>> {
+        let records = self.merged(EVENT_PREFIX)?;
         let wanted = batch::event_key(since.saturating_add(1));
         // The record holding event `since + 1` starts at it or at the last key before it.
-        let start = match self
-            .db
-            .range(EVENT_PREFIX.to_vec()..=wanted.clone())
+        let start = records
+            .range(..=wanted.clone())
             .next_back()
-            .transpose()
-            .map_err(|e| db_error(&self.path, e))?
-        {
-            Some((key, _)) => key.to_vec(),
-            None => wanted,
-        };
+            .map_or(wanted, |(key, _)| key.clone());
         let mut events = Vec::new();
-        for entry in self.db.range(start..) {
-            let (key, value) = entry.map_err(|e| db_error(&self.path, e))?;
-            if !key.starts_with(EVENT_PREFIX) {
-                break;
-            }
+        for (key, value) in records.range(start..) {
             events.extend(
-                batch::decode_events(&key, &value)?
+                batch::decode_events(key, value)?
                     .into_iter()
                     .filter(|event| event.seq > since),
             );
@@ -384,11 +405,54 @@ impl Store for SledStore {
     }
 }
 
+impl SledStore {
+    /// The writes of the commit log up to the last acknowledged commit (see the commit_log
+    /// module), built on the first read after a commit.
+    fn overlay(&self) -> Result<Arc<Overlay>> {
+        let acknowledged = self.committer.acknowledged.load(Ordering::Acquire);
+        let mut cached = lock(&self.overlay);
+        if let Some((at, overlay)) = cached.as_ref()
+            && *at == acknowledged
+        {
+            return Ok(Arc::clone(overlay));
+        }
+        let entries = self
+            .log
+            .iter()
+            .map(|entry| entry.map_err(|e| db_error(&self.path, e)));
+        let overlay = Arc::new(commit_log::build_overlay(entries, acknowledged)?);
+        *cached = Some((acknowledged, Arc::clone(&overlay)));
+        Ok(overlay)
+    }
+
+    /// The records under `prefix`: the default tree's with the commit log's laid over them.
+    fn merged(&self, prefix: &[u8]) -> Result<std::collections::BTreeMap<Vec<u8>, Vec<u8>>> {
+        let mut records = std::collections::BTreeMap::new();
+        for entry in self.db.scan_prefix(prefix) {
+            let (key, value) = entry.map_err(|e| db_error(&self.path, e))?;
+            records.insert(key.to_vec(), value.to_vec());
+        }
+        let overlay = self.overlay()?;
+        for (key, value) in overlay.range(prefix.to_vec()..) {
+            if !key.starts_with(prefix) {
+                break;
+            }
+            match value {
+                Some(value) => records.insert(key.clone(), value.clone()),
+                None => records.remove(key),
+            };
+        }
+        Ok(records)
+    }
+}
+
 /// The state of whoever commits (the current leader).
 struct Writer {
     run_id: RunId,
     path: PathBuf,
     db: sled::Db,
+    /// The commit log every group is appended to.
+    log: sled::Tree,
     /// sled's data file, opened separately for `fdatasync`. sled's lock is a `flock` on its own
     /// open file description, so opening and closing this handle does not disturb it.
     data_file: File,
@@ -399,6 +463,11 @@ struct Writer {
     next_event_seq: u64,
     /// Keeps sled's blob files durable.
     blobs: BlobSync,
+    /// Log entries inserted by this handle.
+    log_inserts: u64,
+    /// Until this many log entries are inserted, sled may write a blob file (see
+    /// [`BLOB_WINDOW`]); after, it cannot, and the blob directory is not checked.
+    blobs_possible_until: u64,
     /// Set by the first failed group commit; every later commit is refused with it.
     poisoned: Option<String>,
 }
@@ -410,6 +479,8 @@ struct Committer {
     idle: Condvar,
     /// `None` once the store is closed.
     writer: Mutex<Option<Writer>>,
+    /// The number of the last commit made durable: readers do not look past it.
+    acknowledged: AtomicU64,
 }
 
 #[derive(Default)]
@@ -446,6 +517,9 @@ impl Committer {
                 None => Err("the store was closed".to_owned()),
             };
             if let Some(writer) = writer.as_ref() {
+                if outcome.is_ok() {
+                    self.acknowledged.store(writer.commits, Ordering::Release);
+                }
                 writer.answer(group, &outcome);
                 // After the answers, so that it overlaps with the callers preparing their next
                 // batch.
@@ -547,28 +621,33 @@ impl Writer {
         }
     }
 
-    /// Writes the group atomically (see the journal module for how) and makes it durable.
+    /// Appends the group to the commit log as commit number `commit` and makes it durable.
     fn apply_durably(
         &mut self,
-        commits: u64,
+        commit: u64,
         writes: Vec<journal::Write>,
     ) -> std::result::Result<(), String> {
         let db_failed = |e: sled::Error| db_error(&self.path, e).to_string();
-        if writes.len() > 1 && journal::encoded_len(&writes) > MAX_JOURNAL_BYTES {
-            apply_batch(&self.db, writes, commits).map_err(db_failed)?;
-        } else {
-            // The journal also carries the commit number, so a single write needs it as well.
-            let journal = journal::encode(commits, &writes).map_err(|e| e.to_string())?;
-            self.db
-                .insert(journal::JOURNAL_KEY, journal)
+        let chunks = commit_log::chunks(writes);
+        let count = u32::try_from(chunks.len()).map_err(|_| "a group of over 2^32 entries")?;
+        for (index, chunk) in (0..count).zip(&chunks) {
+            let entry = journal::encode(commit, chunk).map_err(|e| e.to_string())?;
+            if entry.len() > commit_log::MAX_ENTRY_BYTES {
+                self.blobs_possible_until = self.log_inserts + BLOB_WINDOW;
+            }
+            self.log_inserts += 1;
+            self.log
+                .insert(commit_log::key(commit, index, count), entry)
                 .map_err(db_failed)?;
-            apply_writes(&self.db, writes).map_err(db_failed)?;
         }
         self.db.flush().map_err(db_failed)?;
         self.data_file
             .sync_data()
             .map_err(|e| Error::io(self.path.join("db"), e).to_string())?;
-        self.sync_new_blobs().map_err(|e| e.to_string())
+        if self.log_inserts <= self.blobs_possible_until {
+            self.blobs.sync_new().map_err(|e| e.to_string())?;
+        }
+        Ok(())
     }
 
     /// Records that `self.commits` group commits are durable. The count is written twice so
@@ -581,11 +660,6 @@ impl Writer {
             // The commit itself is durable; only the damage detection is weakened.
             tracing::warn!(run_id = %self.run_id, %error, "could not update the commit watermark");
         }
-    }
-
-    /// fsyncs blob files sled created since the last call; see [`BlobSync`].
-    fn sync_new_blobs(&mut self) -> Result<()> {
-        self.blobs.sync_new()
     }
 }
 
@@ -602,6 +676,9 @@ impl Writer {
 /// [`SETTLE`] old when it was read; any later change then carries a strictly newer stamp (an
 /// entry made after that read is stamped at most one tick before it, and a tick is shorter than
 /// [`SETTLE`]). Until then (the first [`SETTLE`] of a fresh run) every commit lists the directory.
+///
+/// Most commits do not look at all: after [`BLOB_WINDOW`] inserts without an oversized entry, sled
+/// cannot write a blob file (see there).
 struct BlobSync {
     dir: PathBuf,
     /// The directory, open, for `fstat`.
@@ -612,21 +689,40 @@ struct BlobSync {
     settled_mtime: Option<std::time::SystemTime>,
 }
 
+/// For how many log inserts after opening, and after inserting an entry over
+/// [`commit_log::MAX_ENTRY_BYTES`], sled may still write a blob file, so that the blob directory
+/// must be checked after each commit.
+///
+/// sled 0.34.7 spills a page update into a blob file only when it is larger than a quarter of its
+/// 512 KiB segment. After opening, a group commit writes nothing but commit-log entries, each
+/// (with its key) an update of its own and at most [`commit_log::MAX_ENTRY_BYTES`] unless a single
+/// record is larger; sled splits a leaf before an insert makes it hold more than 17 entries, so a
+/// rewritten leaf of such entries stays below the threshold (17 × 7.2 KiB < 128 KiB). Only a leaf
+/// holding an oversized entry can exceed it, and since log keys only grow, new entries go to the
+/// rightmost leaf and an entry leaves it (for a leaf never written again) within 34 inserts: the
+/// rightmost leaf splits at 17 entries and keeps its upper 9. The window doubles that. The first
+/// window after opening covers an oversized entry left in the rightmost leaf by an earlier
+/// process.
+const BLOB_WINDOW: u64 = 64;
+
 /// How old a directory mtime must be before an unchanged mtime proves an unchanged directory.
 /// Three times the longest coarse-clock tick (10 ms at `HZ=100`): the shorter it is, the sooner a
 /// fresh run (or one whose sled just wrote a blob) stops listing the directory on every commit.
 const SETTLE: std::time::Duration = std::time::Duration::from_millis(30);
 
 impl BlobSync {
-    fn open(run_dir: &Path) -> Result<Self> {
+    /// Opens the blob directory and syncs what it holds.
+    fn open_synced(run_dir: &Path) -> Result<Self> {
         let dir = run_dir.join("blobs");
         let handle = File::open(&dir).at(&dir)?;
-        Ok(Self {
+        let mut blobs = Self {
             dir,
             handle,
             synced: HashSet::new(),
             settled_mtime: None,
-        })
+        };
+        blobs.sync_new()?;
+        Ok(blobs)
     }
 
     fn sync_new(&mut self) -> Result<()> {
@@ -796,29 +892,6 @@ fn apply_writes(
     Ok(())
 }
 
-/// Performs a large group's writes as one sled batch, which sled applies atomically (also
-/// across a crash), with a journal that only records it as commit number `commits`. Used instead
-/// of a full journal for groups over [`MAX_JOURNAL_BYTES`]; see there for why.
-fn apply_batch(
-    db: &sled::Db,
-    writes: Vec<journal::Write>,
-    commits: u64,
-) -> std::result::Result<(), sled::Error> {
-    let mut batch = sled::Batch::default();
-    for (key, value) in writes {
-        match value {
-            Some(value) => batch.insert(key, value),
-            None => batch.remove(key),
-        }
-    }
-    // Without writes: there is nothing to complete after a crash, the batch is atomic.
-    let marker = journal::encode(commits, &[]).map_err(|e| {
-        sled::Error::Unsupported(format!("cannot encode the group-commit journal: {e}"))
-    })?;
-    batch.insert(journal::JOURNAL_KEY, marker);
-    db.apply_batch(batch)
-}
-
 /// Completes the last group commit if a crash interrupted it after its journal was written (see
 /// the journal module); returns the recovered commit count.
 ///
@@ -853,6 +926,74 @@ fn replay_journal(db: &sled::Db, path: &Path, data_file: &File) -> Result<u64> {
         data_file.sync_data().at(path.join("db"))?;
     }
     Ok(journaled)
+}
+
+/// Removes the entries of a last commit that a crash cut short (never acknowledged: see the
+/// commit_log module) and returns the number of the last commit in the log, if there is one.
+fn recover_log(
+    db: &sled::Db,
+    log: &sled::Tree,
+    path: &Path,
+    data_file: &File,
+) -> Result<Option<u64>> {
+    let keys = log
+        .iter()
+        .rev()
+        .map(|entry| entry.map(|(key, _)| key).map_err(|e| db_error(path, e)));
+    if let Some(torn) = commit_log::torn_tail(keys)? {
+        tracing::info!(path = %path.display(), entries = torn.len(), "dropping a group commit cut short by a crash");
+        for key in torn {
+            log.remove(key).map_err(|e| db_error(path, e))?;
+        }
+        db.flush().map_err(|e| db_error(path, e))?;
+        data_file.sync_data().at(path.join("db"))?;
+    }
+    match log.last().map_err(|e| db_error(path, e))? {
+        Some((key, _)) => Ok(Some(commit_log::parse_key(&key)?.0)),
+        None => Ok(None),
+    }
+}
+
+/// The newest event record in the commit log, if it holds any.
+fn last_logged_events(log: &sled::Tree, path: &Path) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+    for entry in log.iter().rev() {
+        let (key, value) = entry.map_err(|e| db_error(path, e))?;
+        let (_, writes) = commit_log::decode_entry(&key, &value)?;
+        let newest = writes
+            .into_iter()
+            .filter_map(|(key, value)| Some((key, value?)))
+            .filter(|(key, _)| key.starts_with(EVENT_PREFIX))
+            .max_by(|a, b| a.0.cmp(&b.0));
+        if newest.is_some() {
+            return Ok(newest);
+        }
+    }
+    Ok(None)
+}
+
+/// Rewrites a run record of an older format in the current one (with its runbook source stored
+/// apart, for format 1), so that an older drbook, which would not see the commit log, refuses
+/// the database instead of resuming it from stale records.
+fn restamp_run_record(db: &sled::Db, path: &Path, data_file: &File) -> Result<()> {
+    let failed = |e| db_error(path, e);
+    let current = db.get(RUN_KEY).map_err(failed)?;
+    if current
+        .as_deref()
+        .is_none_or(|value| records::format_of(value) == Some(records::FORMAT_VERSION))
+    {
+        return Ok(());
+    }
+    let run = load_run_from(db, path)?;
+    let sources = db.open_tree(SOURCE_TREE).map_err(failed)?;
+    if sources.get(SOURCE_KEY).map_err(failed)?.is_none() {
+        sources
+            .insert(SOURCE_KEY, run.runbook_source.as_bytes())
+            .map_err(failed)?;
+    }
+    // After the source: sled recovers a prefix of its log.
+    db.insert(RUN_KEY, records::encode(&run)?).map_err(failed)?;
+    db.flush().map_err(failed)?;
+    data_file.sync_data().at(path.join("db"))
 }
 
 /// The commit count of a format 1 database (key `commits`); 0 for newer ones, which keep it in

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::records::{EventRecord, RunStatus, StepStatus};
 use super::*;
-use super::{batch, journal};
+use super::{batch, commit_log, journal};
 
 fn sample_run(run_id: RunId) -> RunRecord {
     RunRecord {
@@ -495,6 +495,74 @@ fn large_records_spill_to_durable_blobs_and_read_back() {
 }
 
 #[test]
+fn a_large_record_long_after_opening_is_synced_as_a_blob() {
+    let temp = tempfile::tempdir().unwrap();
+    let data = DataDir::new(temp.path());
+    let run_id = RunId::new();
+    let store = SledStore::create(&data, &sample_run(run_id)).unwrap();
+    let rt = runtime();
+    // Past the window after opening, in which every commit checks for blob files.
+    for n in 0..100 {
+        rt.block_on(async {
+            let mut batch = Batch::new();
+            batch.put_step(&step("s", Some(n), StepStatus::Succeeded));
+            store.commit(batch).await.unwrap();
+        });
+    }
+    assert_eq!(store.synced_blobs(), 0);
+    let mut big = step("big", None, StepStatus::Succeeded);
+    big.response = Some(json!({ "blob": "x".repeat(400 * 1024) }));
+    rt.block_on(async {
+        let mut batch = Batch::new();
+        batch.put_step(&big);
+        store.commit(batch).await.unwrap();
+    });
+    let on_disk = fs::read_dir(store.path().join("blobs")).unwrap().count();
+    assert!(
+        on_disk > 0,
+        "a 400 KiB record should be stored as a sled blob"
+    );
+    assert_eq!(store.synced_blobs(), on_disk);
+}
+
+#[test]
+fn full_size_log_entries_never_spill_into_blob_files() {
+    let temp = tempfile::tempdir().unwrap();
+    let data = DataDir::new(temp.path());
+    let run_id = RunId::new();
+    let store = SledStore::create(&data, &sample_run(run_id)).unwrap();
+    let rt = runtime();
+    // Each commit one log entry just under the limit: the worst case for a leaf's size.
+    let mut record = step("s", None, StepStatus::Succeeded);
+    record.response = Some(json!({ "fill": "" }));
+    let base = records::encode(&record).unwrap().len();
+    let room = commit_log::MAX_CHUNK_BYTES - base - 9 - "step/s".len() - 40;
+    record.response = Some(json!({ "fill": "x".repeat(room) }));
+    for n in 0..300 {
+        rt.block_on(async {
+            let mut batch = Batch::new();
+            let mut record = record.clone();
+            record.step_id = format!("s{n:03}");
+            batch.put_step(&record);
+            store.commit(batch).await.unwrap();
+        });
+    }
+    store.close().unwrap();
+    with_raw_db(&data, run_id, |db| {
+        let entries = log_entries(db);
+        assert_eq!(entries.len(), 300);
+        assert!(entries.iter().all(|e| e.2 == 1), "a record was cut in two");
+    });
+    let blobs = fs::read_dir(data.run_dir(&run_id).join("blobs"))
+        .unwrap()
+        .count();
+    assert_eq!(
+        blobs, 0,
+        "sled wrote blob files for entries under the limit"
+    );
+}
+
+#[test]
 fn commits_after_close_of_the_writer_fail_instead_of_hanging() {
     let temp = tempfile::tempdir().unwrap();
     let data = DataDir::new(temp.path());
@@ -610,11 +678,30 @@ fn with_raw_db(data: &DataDir, run_id: RunId, edit: impl FnOnce(&sled::Db)) {
     db.flush().unwrap();
 }
 
-/// The number of the last group commit, from its journal.
-fn commit_count(db: &sled::Db) -> u64 {
+/// The number of the last group commit, from the format 1 and 2 journal.
+fn journal_count(db: &sled::Db) -> u64 {
     db.get(journal::JOURNAL_KEY)
         .unwrap()
         .map_or(0, |v| journal::decode(&v).unwrap().0)
+}
+
+/// The entries of the commit log: (commit, index, count, writes).
+fn log_entries(db: &sled::Db) -> Vec<(u64, u32, u32, Vec<journal::Write>)> {
+    db.open_tree(commit_log::LOG_TREE)
+        .unwrap()
+        .iter()
+        .map(|entry| {
+            let (key, value) = entry.unwrap();
+            let (commit, index, count) = commit_log::parse_key(&key).unwrap();
+            let (_, writes) = commit_log::decode_entry(&key, &value).unwrap();
+            (commit, index, count, writes)
+        })
+        .collect()
+}
+
+/// The number of the last group commit, from the commit log.
+fn commit_count(db: &sled::Db) -> u64 {
+    log_entries(db).last().map_or(0, |entry| entry.0)
 }
 
 #[test]
@@ -623,7 +710,7 @@ fn a_group_interrupted_after_its_journal_is_completed_on_open() {
     let done = records::encode(&step("x", None, StepStatus::Succeeded)).unwrap();
     let also = records::encode(&step("y", None, StepStatus::Running)).unwrap();
     with_raw_db(&data, run_id, |db| {
-        let next = commit_count(db) + 1;
+        let next = journal_count(db) + 1;
         let writes = vec![
             (b"step/x".to_vec(), Some(done.clone())),
             (b"step/y".to_vec(), Some(also.clone())),
@@ -646,7 +733,7 @@ fn a_group_interrupted_after_its_journal_is_completed_on_open() {
         StepStatus::Running
     );
     store.close().unwrap();
-    with_raw_db(&data, run_id, |db| assert_eq!(commit_count(db), 1));
+    with_raw_db(&data, run_id, |db| assert_eq!(journal_count(db), 1));
 }
 
 #[test]
@@ -717,20 +804,19 @@ fn a_completed_journal_is_not_replayed_over_later_commits() {
 }
 
 #[test]
-fn a_large_group_is_applied_as_one_batch_with_an_empty_journal() {
+fn a_large_group_is_logged_in_chunks_without_blob_files() {
     let temp = tempfile::tempdir().unwrap();
     let data = DataDir::new(temp.path());
     let run_id = RunId::new();
     let store = SledStore::create(&data, &sample_run(run_id)).unwrap();
     let rt = runtime();
     rt.block_on(async {
-        // A small group leaves its journal behind...
         let mut batch = Batch::new();
         batch
             .put_step(&step("a", None, StepStatus::Running))
             .append_event(&event("step.status", 1));
         store.commit(batch).await.unwrap();
-        // ...a fan-out's worth of records (far over the journal's limit) only numbers itself.
+        // A fan-out's worth of records, several times what a leaf of the log may hold.
         let mut batch = Batch::new();
         for i in 0..1000 {
             batch
@@ -741,21 +827,119 @@ fn a_large_group_is_applied_as_one_batch_with_an_empty_journal() {
     });
     store.close().unwrap();
     with_raw_db(&data, run_id, |db| {
-        let (journaled, writes) =
-            journal::decode(&db.get(journal::JOURNAL_KEY).unwrap().unwrap()).unwrap();
-        assert_eq!(journaled, 2);
-        assert!(writes.is_empty(), "the large group was journalled");
+        let entries = log_entries(db);
+        assert_eq!(entries[0].0..=entries[0].2 as u64, 1..=1);
+        let second: Vec<_> = entries.iter().filter(|e| e.0 == 2).collect();
+        assert!(second.len() > 10, "{} entries", second.len());
+        assert!(second.iter().all(|e| e.2 as usize == second.len()));
         assert!(
             fs::read_dir(data.run_dir(&run_id).join("blobs"))
                 .unwrap()
                 .next()
                 .is_none(),
-            "no blob file was written"
+            "a blob file was written"
         );
+        // Nothing but the creation's records under the records' own keys.
+        assert!(db.scan_prefix(batch::STEP_PREFIX).next().is_none());
     });
     let store = open_result(&data, run_id).unwrap();
     assert_eq!(store.load_steps().unwrap().len(), 1001);
     assert_eq!(store.load_events(0).unwrap().len(), 1001);
+}
+
+#[test]
+fn a_commit_cut_short_by_a_crash_is_dropped_on_open() {
+    let (_temp, data, run_id) = closed_run();
+    let store = open_result(&data, run_id).unwrap();
+    runtime().block_on(async {
+        let mut batch = Batch::new();
+        batch.put_step(&step("a", None, StepStatus::Running));
+        store.commit(batch).await.unwrap();
+    });
+    store.close().unwrap();
+    // Commit 2 was to be three entries; the crash came after the first.
+    let torn = records::encode(&step("a", None, StepStatus::Succeeded)).unwrap();
+    with_raw_db(&data, run_id, |db| {
+        let writes = vec![(b"step/a".to_vec(), Some(torn.clone()))];
+        db.open_tree(commit_log::LOG_TREE)
+            .unwrap()
+            .insert(
+                commit_log::key(2, 0, 3),
+                journal::encode(2, &writes).unwrap(),
+            )
+            .unwrap();
+    });
+    let store = open_result(&data, run_id).unwrap();
+    let status = |store: &SledStore| {
+        store
+            .get_step(&StepKey::single("a"))
+            .unwrap()
+            .unwrap()
+            .status
+    };
+    assert_eq!(status(&store), StepStatus::Running);
+    // The next commit takes its number.
+    runtime().block_on(async {
+        let mut batch = Batch::new();
+        batch.put_step(&step("a", None, StepStatus::Failed));
+        store.commit(batch).await.unwrap();
+    });
+    assert_eq!(status(&store), StepStatus::Failed);
+    store.close().unwrap();
+    with_raw_db(&data, run_id, |db| {
+        let numbers: Vec<_> = log_entries(db).iter().map(|e| (e.0, e.1, e.2)).collect();
+        assert_eq!(numbers, [(1, 0, 1), (2, 0, 1)]);
+    });
+}
+
+#[test]
+fn a_format_2_database_is_restamped_and_continued_in_the_log() {
+    let (_temp, data, run_id) = closed_run();
+    let running = records::encode(&step("a", None, StepStatus::Running)).unwrap();
+    // A format 2 database: records under their own keys, its last group in the journal.
+    with_raw_db(&data, run_id, |db| {
+        let mut envelope: serde_json::Value =
+            serde_json::from_slice(&db.get(batch::RUN_KEY).unwrap().unwrap()).unwrap();
+        envelope["format"] = json!(2);
+        db.insert(batch::RUN_KEY, serde_json::to_vec(&envelope).unwrap())
+            .unwrap();
+        let writes = vec![(b"step/a".to_vec(), Some(running.clone()))];
+        db.insert(journal::JOURNAL_KEY, journal::encode(7, &writes).unwrap())
+            .unwrap();
+        db.insert(b"step/a", running.clone()).unwrap();
+        db.insert(
+            batch::event_key(1),
+            records::encode(&vec![event("x", 1)]).unwrap(),
+        )
+        .unwrap();
+    });
+    let store = open_result(&data, run_id).unwrap();
+    runtime().block_on(async {
+        let mut batch = Batch::new();
+        batch
+            .put_step(&step("a", None, StepStatus::Succeeded))
+            .append_event(&event("y", 2));
+        store.commit(batch).await.unwrap();
+    });
+    let steps = store.load_steps().unwrap();
+    assert_eq!(steps.len(), 1);
+    assert_eq!(steps[0].status, StepStatus::Succeeded);
+    let events = store.load_events(0).unwrap();
+    assert_eq!(
+        events
+            .iter()
+            .map(|e| (e.seq, e.event.kind.as_str()))
+            .collect::<Vec<_>>(),
+        [(1, "x"), (2, "y")]
+    );
+    assert_eq!(store.load_events(1).unwrap().len(), 1);
+    store.close().unwrap();
+    with_raw_db(&data, run_id, |db| {
+        // Numbered after the journal's count, and the run record is format 3 now.
+        assert_eq!(commit_count(db), 8);
+        let run = db.get(batch::RUN_KEY).unwrap().unwrap();
+        assert_eq!(records::format_of(&run), Some(records::FORMAT_VERSION));
+    });
 }
 
 #[test]
@@ -843,15 +1027,25 @@ fn the_runbook_source_is_stored_once_apart_from_the_run_record() {
     assert_eq!(store.load_run().unwrap().runbook_source, run.runbook_source);
     store.close().unwrap();
     with_raw_db(&data, run_id, |db| {
-        let record = db.get(batch::RUN_KEY).unwrap().unwrap();
-        assert!(
-            record.len() < 2_000,
-            "the run record holds {} bytes",
-            record.len()
-        );
-        let text = String::from_utf8(record.to_vec()).unwrap();
-        assert!(!text.contains("name: big"), "{text}");
-        assert!(text.starts_with(r#"{"format":2,"kind":"run""#), "{text}");
+        // As created, and as committed later (in the commit log).
+        let created = db.get(batch::RUN_KEY).unwrap().unwrap().to_vec();
+        let logged = log_entries(db)
+            .into_iter()
+            .flat_map(|entry| entry.3)
+            .filter(|(key, _)| key == batch::RUN_KEY)
+            .filter_map(|(_, value)| value)
+            .next_back()
+            .unwrap();
+        for record in [created, logged] {
+            assert!(
+                record.len() < 2_000,
+                "the run record holds {} bytes",
+                record.len()
+            );
+            let text = String::from_utf8(record).unwrap();
+            assert!(!text.contains("name: big"), "{text}");
+            assert!(text.starts_with(r#"{"format":3,"kind":"run""#), "{text}");
+        }
     });
     let store = open_result(&data, run_id).unwrap();
     let loaded = store.load_run().unwrap();
