@@ -1051,13 +1051,12 @@ impl RunState {
                 None => return Err("the step has no compensation".into()),
             },
         };
-        let raw = Value::Object(raw.iter().map(|(k, v)| (k.clone(), v.clone())).collect());
         let context = self.track_context(id, track);
-        match runbook::render(&raw, &context) {
-            Ok(Value::Object(map)) => Ok(map),
-            Ok(_) => Err("inputs did not render to a mapping".into()),
-            Err(e) => Err(e.to_string()),
-        }
+        // Input by input: rendering a copy of the whole mapping would clone it twice.
+        raw.iter()
+            .map(|(k, v)| Ok((k.clone(), runbook::render(v, &context)?)))
+            .collect::<Result<Map<String, Value>, runbook::Error>>()
+            .map_err(|e| e.to_string())
     }
 
     /// The context templates of a track render in. A compensation sees the step's own outputs
