@@ -364,10 +364,7 @@ impl Store for SledStore {
     }
 
     fn load_steps(&self) -> Result<Vec<StepRecord>> {
-        self.merged(STEP_PREFIX)?
-            .iter()
-            .map(|(key, value)| batch::decode_step(key, value))
-            .collect()
+        self.merged(STEP_PREFIX, batch::decode_step)
     }
 
     fn get_step(&self, key: &StepKey) -> Result<Option<StepRecord>> {
@@ -386,21 +383,14 @@ impl Store for SledStore {
     }
 
     fn load_events(&self, since: u64) -> Result<Vec<StoredEvent>> {
-        let records = self.merged(EVENT_PREFIX)?;
-        let wanted = batch::event_key(since.saturating_add(1));
-        // The record holding event `since + 1` starts at it or at the last key before it.
-        let start = records
-            .range(..=wanted.clone())
-            .next_back()
-            .map_or(wanted, |(key, _)| key.clone());
-        let mut events = Vec::new();
-        for (key, value) in records.range(start..) {
-            events.extend(
-                batch::decode_events(key, value)?
-                    .into_iter()
-                    .filter(|event| event.seq > since),
-            );
-        }
+        // Event records are few (one per commit) next to their events; decoding them all keeps
+        // this simple. Callers read the whole history anyway.
+        let records = self.merged(EVENT_PREFIX, batch::decode_events)?;
+        let events = records
+            .into_iter()
+            .flatten()
+            .filter(|event| event.seq > since)
+            .collect();
         Ok(events)
     }
 }
@@ -425,24 +415,31 @@ impl SledStore {
         Ok(overlay)
     }
 
-    /// The records under `prefix`: the default tree's with the commit log's laid over them.
-    fn merged(&self, prefix: &[u8]) -> Result<std::collections::BTreeMap<Vec<u8>, Vec<u8>>> {
+    /// The records under `prefix`, decoded in key order: the default tree's with the commit log's
+    /// laid over them. Each record is decoded where it lies, and a record the log replaced is not
+    /// decoded at all.
+    fn merged<T>(
+        &self,
+        prefix: &[u8],
+        decode: impl Fn(&[u8], &[u8]) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let overlay = self.overlay()?;
         let mut records = std::collections::BTreeMap::new();
         for entry in self.db.scan_prefix(prefix) {
             let (key, value) = entry.map_err(|e| db_error(&self.path, e))?;
-            records.insert(key.to_vec(), value.to_vec());
-        }
-        let overlay = self.overlay()?;
-        for (key, value) in overlay.range(prefix.to_vec()..) {
-            if !key.starts_with(prefix) {
-                break;
+            if !overlay.contains_key(key.as_ref()) {
+                records.insert(key.to_vec(), decode(&key, &value)?);
             }
-            match value {
-                Some(value) => records.insert(key.clone(), value.clone()),
-                None => records.remove(key),
-            };
         }
-        Ok(records)
+        let logged = overlay
+            .range(prefix.to_vec()..)
+            .take_while(|(key, _)| key.starts_with(prefix));
+        for (key, value) in logged {
+            if let Some(value) = value {
+                records.insert(key.clone(), decode(key, value)?);
+            }
+        }
+        Ok(records.into_values().collect())
     }
 }
 
