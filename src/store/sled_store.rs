@@ -889,10 +889,11 @@ fn apply_writes(
     Ok(())
 }
 
-/// Completes the last group commit if a crash interrupted it after its journal was written (see
-/// the journal module); returns the recovered commit count.
+/// Completes the last group commit of a format 1 or 2 database if a crash interrupted it after its
+/// journal was written (see the journal module); returns the commit count it recovered. Format 3
+/// groups go to the commit log and write no journal.
 ///
-/// Since format 2 every group writes a journal first (and no counter), so the journal holds the
+/// In format 2 every group wrote a journal first (and no counter), so the journal holds the
 /// last group and its number is the commit count; a write of that group still missing is
 /// performed again. Format 1 databases counted commits in the key `commits` and journalled only
 /// groups of several writes: there a journal not above the counter is an older group, which must
