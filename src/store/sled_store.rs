@@ -354,11 +354,7 @@ impl Store for SledStore {
 
     fn load_run(&self) -> Result<RunRecord> {
         match self.overlay()?.get(RUN_KEY) {
-            Some(Some(value)) => {
-                let mut run: RunRecord = records::decode(RUN_KEY, value)?;
-                run.runbook_source = load_source(&self.db, &self.path)?;
-                Ok(run)
-            }
+            Some(Some(value)) => decode_run(&self.db, &self.path, value),
             _ => load_run_from(&self.db, &self.path),
         }
     }
@@ -1040,7 +1036,12 @@ fn load_run_from(db: &sled::Db, path: &Path) -> Result<RunRecord> {
             key: "run".to_owned(),
             reason: "the run database has no run record".to_owned(),
         })?;
-    let mut run: RunRecord = records::decode(RUN_KEY, &value)?;
+    decode_run(db, path, &value)
+}
+
+/// Decodes a run record (from the default tree or the commit log) and fills in its runbook source.
+fn decode_run(db: &sled::Db, path: &Path, value: &[u8]) -> Result<RunRecord> {
+    let mut run: RunRecord = records::decode(RUN_KEY, value)?;
     // Format 1 records carry the source inline.
     if run.runbook_source.is_empty() {
         run.runbook_source = load_source(db, path)?;

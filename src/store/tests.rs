@@ -678,6 +678,15 @@ fn with_raw_db(data: &DataDir, run_id: RunId, edit: impl FnOnce(&sled::Db)) {
     db.flush().unwrap();
 }
 
+/// The status of step `a`, which the test wrote.
+fn status_of_a(store: &SledStore) -> StepStatus {
+    store
+        .get_step(&StepKey::single("a"))
+        .unwrap()
+        .unwrap()
+        .status
+}
+
 /// The number of the last group commit, from the format 1 and 2 journal.
 fn journal_count(db: &sled::Db) -> u64 {
     db.get(journal::JOURNAL_KEY)
@@ -750,14 +759,7 @@ fn a_format_1_journal_behind_its_counter_is_not_replayed() {
         db.insert(batch::COMMITS_KEY, &5u64.to_be_bytes()).unwrap();
     });
     let store = open_result(&data, run_id).unwrap();
-    let status = |store: &SledStore| {
-        store
-            .get_step(&StepKey::single("a"))
-            .unwrap()
-            .unwrap()
-            .status
-    };
-    assert_eq!(status(&store), StepStatus::Succeeded);
+    assert_eq!(status_of_a(&store), StepStatus::Succeeded);
     // The database goes on counting from 5.
     runtime().block_on(async {
         let mut batch = Batch::new();
@@ -767,7 +769,7 @@ fn a_format_1_journal_behind_its_counter_is_not_replayed() {
     store.close().unwrap();
     with_raw_db(&data, run_id, |db| assert_eq!(commit_count(db), 6));
     assert_eq!(
-        status(&open_result(&data, run_id).unwrap()),
+        status_of_a(&open_result(&data, run_id).unwrap()),
         StepStatus::Succeeded
     );
 }
@@ -870,21 +872,14 @@ fn a_commit_cut_short_by_a_crash_is_dropped_on_open() {
             .unwrap();
     });
     let store = open_result(&data, run_id).unwrap();
-    let status = |store: &SledStore| {
-        store
-            .get_step(&StepKey::single("a"))
-            .unwrap()
-            .unwrap()
-            .status
-    };
-    assert_eq!(status(&store), StepStatus::Running);
+    assert_eq!(status_of_a(&store), StepStatus::Running);
     // The next commit takes its number.
     runtime().block_on(async {
         let mut batch = Batch::new();
         batch.put_step(&step("a", None, StepStatus::Failed));
         store.commit(batch).await.unwrap();
     });
-    assert_eq!(status(&store), StepStatus::Failed);
+    assert_eq!(status_of_a(&store), StepStatus::Failed);
     store.close().unwrap();
     with_raw_db(&data, run_id, |db| {
         let numbers: Vec<_> = log_entries(db).iter().map(|e| (e.0, e.1, e.2)).collect();
