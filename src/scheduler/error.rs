@@ -81,9 +81,9 @@ pub enum Error {
         help("run one scheduler per data directory; stop the other one first")
     )]
     AlreadyRunning {
-        /// The lock file.
+        /// The lock file (`scheduler/scheduler.lock`).
         path: PathBuf,
-        /// What the lock file says about its holder (`pid N`).
+        /// What `scheduler/scheduler.pid` says about the holder (`pid N`).
         holder: String,
     },
 

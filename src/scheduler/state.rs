@@ -368,18 +368,31 @@ pub(crate) fn create_private_dir(dir: &Path) -> Result<()> {
 }
 
 /// The exclusive lock of one scheduler process on a data directory, held for the process's
-/// life (an `flock` on `scheduler/scheduler.lock`, released by the kernel when the process
-/// dies, so a killed scheduler never leaves a stale lock).
+/// life, and the file that names the holder. Both are `flock`s, released by the kernel when
+/// the process dies, so a killed scheduler never leaves a stale lock.
+///
+/// Two files, because observers must never get in a starting scheduler's way:
+/// `scheduler/scheduler.lock` is locked only by schedulers (exclusively, never waiting: a
+/// second scheduler is refused); `scheduler/scheduler.pid` says `pid N` and is locked
+/// exclusively by the holder, so an observer (`drbook schedules`) learns whether a scheduler
+/// runs by trying a shared lock on it. An observer's brief shared lock on the pid file only
+/// makes a starting scheduler wait that long for it; were it taken on `scheduler.lock`, the
+/// scheduler's non-waiting attempt would fail and it would refuse to start, naming a holder
+/// that is not there.
 #[derive(Debug)]
 pub struct InstanceLock {
-    _file: File,
+    _lock: File,
+    _pid: File,
 }
+
+const LOCK_FILE: &str = "scheduler.lock";
+const PID_FILE: &str = "scheduler.pid";
 
 impl InstanceLock {
     /// Who holds the lock (`pid N`), without taking it or writing anything; `None` when no
     /// scheduler runs on `data_dir`.
     pub fn holder(data_dir: &DataDir) -> Result<Option<String>> {
-        let path = data_dir.scheduler_dir().join("scheduler.lock");
+        let path = data_dir.scheduler_dir().join(PID_FILE);
         let file = match File::open(&path) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -388,10 +401,7 @@ impl InstanceLock {
         match file.try_lock_shared() {
             // Free: nobody runs; the shared lock goes with `file`.
             Ok(()) => Ok(None),
-            Err(fs::TryLockError::WouldBlock) => {
-                let text = fs::read_to_string(&path).unwrap_or_default();
-                Ok(Some(text.trim().to_owned()))
-            }
+            Err(fs::TryLockError::WouldBlock) => Ok(Some(read_holder(&path))),
             Err(fs::TryLockError::Error(source)) => Err(Error::Io { path, source }),
         }
     }
@@ -400,32 +410,59 @@ impl InstanceLock {
     pub fn acquire(data_dir: &DataDir) -> Result<Self> {
         let dir = data_dir.scheduler_dir();
         create_private_dir(&dir)?;
-        let path = dir.join("scheduler.lock");
-        let io = |source| Error::Io {
-            path: path.clone(),
-            source,
-        };
-        let mut options = OpenOptions::new();
-        options.read(true).write(true).create(true).truncate(false);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(&path).map_err(io)?;
-        match file.try_lock() {
+        let lock_path = dir.join(LOCK_FILE);
+        let lock = open_private(&lock_path)?;
+        match lock.try_lock() {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => {
-                let holder = fs::read_to_string(&path).unwrap_or_default();
                 return Err(Error::AlreadyRunning {
-                    path,
-                    holder: holder.trim().to_owned(),
+                    path: lock_path,
+                    holder: read_holder(&dir.join(PID_FILE)),
                 });
             }
-            Err(fs::TryLockError::Error(source)) => return Err(io(source)),
+            Err(fs::TryLockError::Error(source)) => {
+                return Err(Error::Io {
+                    path: lock_path,
+                    source,
+                });
+            }
         }
-        // The pid is for the operator's message only; the lock is the flock.
-        file.set_len(0).map_err(io)?;
-        writeln!(file, "pid {}", std::process::id()).map_err(io)?;
-        Ok(Self { _file: file })
+        // Only the holder of `scheduler.lock` gets here, so the only other lockers of the pid
+        // file are observers holding a shared lock for an instant: waiting is right.
+        let pid_path = dir.join(PID_FILE);
+        let io = |source| Error::Io {
+            path: pid_path.clone(),
+            source,
+        };
+        let mut pid = open_private(&pid_path)?;
+        pid.lock().map_err(io)?;
+        pid.set_len(0).map_err(io)?;
+        writeln!(pid, "pid {}", std::process::id()).map_err(io)?;
+        Ok(Self {
+            _lock: lock,
+            _pid: pid,
+        })
     }
+}
+
+/// What the pid file says about the scheduler holding the lock.
+fn read_holder(path: &Path) -> String {
+    match fs::read_to_string(path) {
+        Ok(text) if !text.trim().is_empty() => text.trim().to_owned(),
+        _ => "pid unknown".to_owned(),
+    }
+}
+
+/// Opens (creating it `0600`) a file of the scheduler directory for reading and writing.
+fn open_private(path: &Path) -> Result<File> {
+    let mut options = OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path).map_err(|source| Error::Io {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 #[cfg(test)]
@@ -523,5 +560,23 @@ mod tests {
         drop(first);
         assert_eq!(InstanceLock::holder(&data).unwrap(), None);
         InstanceLock::acquire(&data).unwrap();
+    }
+
+    #[test]
+    fn an_observer_looking_at_the_holder_does_not_make_a_starting_scheduler_refuse() {
+        let temp = tempfile::tempdir().unwrap();
+        let data = DataDir::new(temp.path());
+        drop(InstanceLock::acquire(&data).unwrap());
+        // An observer (`drbook schedules`) in the middle of `holder`: its shared lock on the
+        // pid file is held while a scheduler starts.
+        let observer = File::open(data.scheduler_dir().join(PID_FILE)).unwrap();
+        observer.try_lock_shared().unwrap();
+        let started = std::thread::spawn({
+            let data = data.clone();
+            move || InstanceLock::acquire(&data).map(|_| ())
+        });
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        drop(observer);
+        started.join().unwrap().unwrap();
     }
 }

@@ -111,6 +111,25 @@ impl World {
         fs::write(self.schedules_file(), text).unwrap();
     }
 
+    /// The log of every scheduler this world started (`<name>.log`), for failure messages.
+    fn scheduler_logs(&self) -> String {
+        let mut logs: Vec<_> = fs::read_dir(self.path("."))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|entry| entry.path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == "log"))
+            .filter(|path| path.file_name().is_some_and(|name| name != "stub.log"))
+            .collect();
+        logs.sort();
+        logs.iter()
+            .map(|path| {
+                let text = fs::read_to_string(path).unwrap_or_default();
+                format!("--- {}\n{text}", path.display())
+            })
+            .collect()
+    }
+
     /// Starts `drbook scheduler` with its clock at `clock_start` (or the real time), the stub as
     /// its `drbook run`, JSON logs in `<name>.log` and extra environment variables.
     pub fn start(
@@ -245,8 +264,9 @@ impl World {
         while !condition() {
             assert!(
                 Instant::now() < deadline,
-                "timed out waiting for {what}; stub log:\n{}\naudit:\n{:#?}",
+                "timed out waiting for {what}; stub log:\n{}\nscheduler logs:\n{}\naudit:\n{:#?}",
                 fs::read_to_string(self.path("stub.log")).unwrap_or_default(),
+                self.scheduler_logs(),
                 self.audit()
             );
             std::thread::sleep(Duration::from_millis(50));
