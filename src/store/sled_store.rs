@@ -155,15 +155,8 @@ impl SledStore {
         // moment after the last handle is dropped: under load, about one start in sixty found
         // its brand-new database "in use" (seen in benches/engine.rs). Nobody else can have
         // opened a directory renamed into place an instant ago, so wait for them briefly.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        loop {
-            match Self::open(data_dir, run.run_id) {
-                Err(Error::InUse { .. }) if std::time::Instant::now() < deadline => {
-                    std::thread::sleep(std::time::Duration::from_millis(2));
-                }
-                opened => return opened,
-            }
-        }
+        wait_until_released(&final_dir);
+        Self::open(data_dir, run.run_id)
     }
 
     /// Opens an existing run's database for this process to drive (or inspect).
@@ -273,10 +266,17 @@ impl SledStore {
     }
 
     /// Waits until every batch already queued is committed and answered, and releases the
-    /// database. Blocking. A failed commit was already reported to its caller; closing itself
-    /// does not fail today, the `Result` keeps callers ready for a store whose close can.
-    pub fn close(mut self) -> Result<()> {
-        self.shut_down();
+    /// database: when it returns, the run can be opened again, by this process or another.
+    /// Blocking. A failed commit was already reported to its caller; closing itself does not
+    /// fail today, the `Result` keeps callers ready for a store whose close can.
+    ///
+    /// Dropping the store releases it too, but without waiting for sled's I/O threads, which can
+    /// keep the data file (and with it sled's lock) open for a moment after the last handle is
+    /// gone: an open right after a drop can find the run "in use" by this very process.
+    pub fn close(self) -> Result<()> {
+        let path = self.path.clone();
+        drop(self);
+        wait_until_released(&path);
         Ok(())
     }
 
@@ -764,6 +764,22 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "unknown panic".to_owned())
 }
 
+/// Waits (at most 5 s) until nobody holds sled's lock on the database in `path`, probing it with
+/// a lock of our own that is let go at once. Used after this process dropped its last handle, so
+/// only sled's I/O threads finishing their last write can be holding it.
+fn wait_until_released(path: &Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::time::Instant::now() < deadline {
+        match File::open(path.join("db")).map(|file| file.try_lock()) {
+            Ok(Err(fs::TryLockError::WouldBlock)) => {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            // Free (our probe's lock goes with its handle), or nothing to wait for.
+            _ => return,
+        }
+    }
+}
+
 /// Opens sled on `path`, turning its lock failure into [`Error::InUse`] and its panics on damaged
 /// files into errors.
 fn open_db(path: &Path, run_id: RunId) -> Result<sled::Db> {
@@ -1078,4 +1094,30 @@ fn sync_tree(dir: &Path) -> Result<()> {
         }
     }
     sync_dir(dir)
+}
+
+#[cfg(test)]
+mod release_tests {
+    use super::*;
+
+    #[test]
+    fn waiting_for_the_release_returns_once_the_lock_is_let_go() {
+        let temp = tempfile::tempdir().unwrap();
+        let holder = File::create(temp.path().join("db")).unwrap();
+        holder.try_lock().unwrap();
+        let released = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            let letting_go = std::time::Instant::now();
+            drop(holder);
+            letting_go
+        });
+        wait_until_released(temp.path());
+        let returned = std::time::Instant::now();
+        assert!(
+            returned >= released.join().unwrap(),
+            "returned while the lock was held"
+        );
+        // Nothing to wait for: no database at all.
+        wait_until_released(&temp.path().join("missing"));
+    }
 }
