@@ -86,6 +86,8 @@ pub struct SledStore {
     /// The log's writes up to the commit number it was built at, kept for the next read.
     overlay: Mutex<Option<(u64, Arc<Overlay>)>>,
     committer: Arc<Committer>,
+    /// Records the release when the store goes (see the lingering module); after the handles.
+    _held: lingering::Held,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -151,11 +153,10 @@ impl SledStore {
         sync_tree(&staging_dir)?;
         fs::rename(&staging_dir, &final_dir).at(&final_dir)?;
         sync_dir(&runs_dir)?;
-        // sled's own I/O threads can keep the data file (and with it sled's lock) open for a
-        // moment after the last handle is dropped: under load, about one start in sixty found
-        // its brand-new database "in use" (seen in benches/engine.rs). Nobody else can have
-        // opened a directory renamed into place an instant ago, so wait for them briefly.
-        wait_until_released(&final_dir);
+        // The handle above is gone, but sled's I/O threads may still hold the file a moment:
+        // under load, about one start in sixty found its brand-new database "in use" (seen in
+        // benches/engine.rs). `open` waits for them, as for any handle this process let go.
+        lingering::released(&final_dir);
         Self::open(data_dir, run.run_id)
     }
 
@@ -178,7 +179,8 @@ impl SledStore {
                 reason: "there is no sled data file `db` in it".to_owned(),
             });
         }
-        let db = open_db(&path, run_id)?;
+        let db = open_db_after_release(&path, run_id)?;
+        let held = lingering::Held::new(&path);
         check_meta(&db, &path, run_id)?;
         // A run database always holds its run record; check it now rather than at first use.
         load_run_from(&db, &path)?;
@@ -249,6 +251,7 @@ impl SledStore {
                 writer: Mutex::new(Some(writer)),
                 acknowledged: AtomicU64::new(commits),
             }),
+            _held: held,
         })
     }
 
@@ -266,17 +269,11 @@ impl SledStore {
     }
 
     /// Waits until every batch already queued is committed and answered, and releases the
-    /// database: when it returns, the run can be opened again, by this process or another.
-    /// Blocking. A failed commit was already reported to its caller; closing itself does not
-    /// fail today, the `Result` keeps callers ready for a store whose close can.
-    ///
-    /// Dropping the store releases it too, but without waiting for sled's I/O threads, which can
-    /// keep the data file (and with it sled's lock) open for a moment after the last handle is
-    /// gone: an open right after a drop can find the run "in use" by this very process.
-    pub fn close(self) -> Result<()> {
-        let path = self.path.clone();
-        drop(self);
-        wait_until_released(&path);
+    /// database (dropping the store does the same). Blocking. A failed commit was already
+    /// reported to its caller; closing itself does not fail today, the `Result` keeps callers
+    /// ready for a store whose close can.
+    pub fn close(mut self) -> Result<()> {
+        self.shut_down();
         Ok(())
     }
 
@@ -764,18 +761,91 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "unknown panic".to_owned())
 }
 
-/// Waits (at most 5 s) until nobody holds sled's lock on the database in `path`, probing it with
-/// a lock of our own that is let go at once. Used after this process dropped its last handle, so
-/// only sled's I/O threads finishing their last write can be holding it.
-fn wait_until_released(path: &Path) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while std::time::Instant::now() < deadline {
-        match File::open(path.join("db")).map(|file| file.try_lock()) {
-            Ok(Err(fs::TryLockError::WouldBlock)) => {
+/// The databases this process let go of a moment ago.
+///
+/// sled's I/O threads can keep a data file (and with it sled's `flock`) open for a moment after
+/// the last handle is dropped, so reopening a run this process just closed can find it "in use"
+/// by this very process. Opening such a run waits for them (at most [`LINGER`]); a run held by
+/// another process, or not let go of by this one lately, is refused at once as before. Data
+/// files are known by device and inode, so a run directory renamed after its release (creation
+/// renames its staging directory into place) is still recognised.
+pub(crate) mod lingering {
+    use std::os::unix::fs::MetadataExt;
+    use std::path::Path;
+    use std::sync::{Mutex, MutexGuard, PoisonError};
+    use std::time::Instant;
+
+    /// How long after its release a database can still be held by sled's I/O threads.
+    pub(crate) const LINGER: std::time::Duration = std::time::Duration::from_secs(5);
+
+    /// A data file: device and inode.
+    type FileId = (u64, u64);
+
+    /// When this process let go of each data file, for [`LINGER`] (a handful at a time).
+    static RELEASED: Mutex<Vec<(FileId, Instant)>> = Mutex::new(Vec::new());
+
+    fn released_list() -> MutexGuard<'static, Vec<(FileId, Instant)>> {
+        let mut released = RELEASED.lock().unwrap_or_else(PoisonError::into_inner);
+        released.retain(|(_, at)| at.elapsed() < LINGER);
+        released
+    }
+
+    /// The data file of the database in `dir`, if there is one.
+    fn data_file(dir: &Path) -> Option<FileId> {
+        let meta = std::fs::metadata(dir.join("db")).ok()?;
+        Some((meta.dev(), meta.ino()))
+    }
+
+    /// Records that this process let go of the database in `dir`.
+    pub(crate) fn released(dir: &Path) {
+        if let Some(id) = data_file(dir) {
+            record(id);
+        }
+    }
+
+    fn record(id: FileId) {
+        let mut released = released_list();
+        released.retain(|(other, _)| *other != id);
+        released.push((id, Instant::now()));
+    }
+
+    /// Whether this process let go of the database in `dir` less than [`LINGER`] ago.
+    pub(super) fn lingers(dir: &Path) -> bool {
+        data_file(dir).is_some_and(|id| released_list().iter().any(|(other, _)| *other == id))
+    }
+
+    /// A database this process holds open: nothing of an earlier release lingers any more, and
+    /// dropping the mark (with the handles) records a new release.
+    pub(super) struct Held(Option<FileId>);
+
+    impl Held {
+        pub(super) fn new(dir: &Path) -> Held {
+            let id = data_file(dir);
+            if let Some(id) = id {
+                released_list().retain(|(other, _)| *other != id);
+            }
+            Held(id)
+        }
+    }
+
+    impl Drop for Held {
+        fn drop(&mut self) {
+            if let Some(id) = self.0 {
+                record(id);
+            }
+        }
+    }
+}
+
+/// [`open_db`], waiting while the only holder can be this process's own sled I/O threads still
+/// finishing with a handle it let go of (see the lingering module).
+fn open_db_after_release(path: &Path, run_id: RunId) -> Result<sled::Db> {
+    loop {
+        match open_db(path, run_id) {
+            Err(Error::InUse { .. }) if lingering::lingers(path) => {
                 std::thread::sleep(std::time::Duration::from_millis(2));
             }
-            // Free (our probe's lock goes with its handle), or nothing to wait for.
-            _ => return,
+            opened => return opened,
         }
     }
 }
@@ -1094,30 +1164,4 @@ fn sync_tree(dir: &Path) -> Result<()> {
         }
     }
     sync_dir(dir)
-}
-
-#[cfg(test)]
-mod release_tests {
-    use super::*;
-
-    #[test]
-    fn waiting_for_the_release_returns_once_the_lock_is_let_go() {
-        let temp = tempfile::tempdir().unwrap();
-        let holder = File::create(temp.path().join("db")).unwrap();
-        holder.try_lock().unwrap();
-        let released = std::thread::spawn(move || {
-            std::thread::sleep(std::time::Duration::from_millis(100));
-            let letting_go = std::time::Instant::now();
-            drop(holder);
-            letting_go
-        });
-        wait_until_released(temp.path());
-        let returned = std::time::Instant::now();
-        assert!(
-            returned >= released.join().unwrap(),
-            "returned while the lock was held"
-        );
-        // Nothing to wait for: no database at all.
-        wait_until_released(&temp.path().join("missing"));
-    }
 }

@@ -276,6 +276,41 @@ fn a_second_handle_on_a_run_is_refused_as_in_use() {
 }
 
 #[test]
+fn reopening_a_run_this_process_let_go_of_waits_for_the_lock_to_be_let_go() {
+    let (_temp, data, run_id) = closed_run();
+    // Stands for sled's I/O threads still holding the file after the store was closed.
+    let holder = fs::File::open(data.run_dir(&run_id).join("db")).unwrap();
+    holder.try_lock().unwrap();
+    let released = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let letting_go = std::time::Instant::now();
+        drop(holder);
+        letting_go
+    });
+    let reopened = SledStore::open(&data, run_id);
+    let returned = std::time::Instant::now();
+    reopened.unwrap().close().unwrap();
+    assert!(
+        returned >= released.join().unwrap(),
+        "returned while the lock was held"
+    );
+}
+
+#[test]
+fn a_run_held_open_is_refused_at_once_even_just_after_a_release() {
+    let (_temp, data, run_id) = closed_run();
+    let store = SledStore::open(&data, run_id).unwrap();
+    let began = std::time::Instant::now();
+    let second = SledStore::open(&data, run_id).unwrap_err();
+    assert!(matches!(second, Error::InUse { .. }), "{second}");
+    assert!(
+        began.elapsed() < super::sled_store::lingering::LINGER,
+        "the open waited for a live holder as if it were a lingering release"
+    );
+    store.close().unwrap();
+}
+
+#[test]
 fn creating_an_existing_run_or_opening_a_missing_one_fails_clearly() {
     let temp = tempfile::tempdir().unwrap();
     let data = DataDir::new(temp.path());
@@ -315,7 +350,7 @@ fn a_foreign_sled_database_is_recognised() {
     let run_id = RunId::new();
     let dir = data.run_dir(&run_id);
     {
-        let db = sled::open(&dir).unwrap();
+        let db = raw_db(&dir);
         db.insert(b"users/1", b"bob".to_vec()).unwrap();
         db.flush().unwrap();
     }
@@ -327,7 +362,7 @@ fn a_foreign_sled_database_is_recognised() {
 
     // A `meta` key that is not ours.
     {
-        let db = sled::open(&dir).unwrap();
+        let db = raw_db(&dir);
         db.insert(b"meta", b"{\"version\":3}".to_vec()).unwrap();
         db.flush().unwrap();
     }
@@ -368,7 +403,7 @@ fn a_database_moved_to_another_runs_directory_is_refused() {
 fn records_of_a_newer_format_are_refused_on_open() {
     let (_temp, data, run_id) = closed_run();
     {
-        let db = sled::open(data.run_dir(&run_id)).unwrap();
+        let db = raw_db(&data.run_dir(&run_id));
         let run = db.get(b"run").unwrap().unwrap();
         let mut envelope: serde_json::Value = serde_json::from_slice(&run).unwrap();
         envelope["format"] = json!(FORMAT_VERSION + 1);
@@ -387,7 +422,7 @@ fn records_of_a_newer_format_are_refused_on_open() {
 fn a_corrupt_record_is_reported_with_its_key() {
     let (_temp, data, run_id) = closed_run();
     {
-        let db = sled::open(data.run_dir(&run_id)).unwrap();
+        let db = raw_db(&data.run_dir(&run_id));
         db.insert(b"step/a", b"\x00garbage".to_vec()).unwrap();
         db.flush().unwrap();
     }
@@ -671,9 +706,52 @@ fn closed_run() -> (tempfile::TempDir, DataDir, RunId) {
     (temp, data, run_id)
 }
 
+/// sled opened directly on a run's directory, to write what drbook never would. Like
+/// `SledStore::open` it waits for this process's sled I/O threads still holding the file after
+/// an earlier handle, and dropping it counts as a release like a store's (see the lingering module
+/// of sled_store.rs).
+struct RawDb {
+    db: sled::Db,
+    dir: std::path::PathBuf,
+}
+
+impl std::ops::Deref for RawDb {
+    type Target = sled::Db;
+    fn deref(&self) -> &sled::Db {
+        &self.db
+    }
+}
+
+impl Drop for RawDb {
+    fn drop(&mut self) {
+        super::sled_store::lingering::released(&self.dir);
+    }
+}
+
+fn raw_db(dir: &std::path::Path) -> RawDb {
+    let deadline = std::time::Instant::now() + super::sled_store::lingering::LINGER;
+    loop {
+        match sled::open(dir) {
+            Ok(db) => {
+                return RawDb {
+                    db,
+                    dir: dir.to_owned(),
+                };
+            }
+            Err(error)
+                if error.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            Err(error) => panic!("sled cannot open {}: {error}", dir.display()),
+        }
+    }
+}
+
 /// Writes directly into a closed run database, as a crash in the middle of a group would leave it.
 fn with_raw_db(data: &DataDir, run_id: RunId, edit: impl FnOnce(&sled::Db)) {
-    let db = sled::open(data.run_dir(&run_id)).unwrap();
+    let db = raw_db(&data.run_dir(&run_id));
     edit(&db);
     db.flush().unwrap();
 }
