@@ -56,6 +56,7 @@
 //! # }
 //! ```
 
+mod aging;
 pub mod audit;
 mod batch;
 mod claim;

@@ -46,6 +46,7 @@ use jiff::Timestamp;
 use tokio::sync::oneshot;
 
 use super::Store;
+use super::aging;
 use super::batch::{
     self, Batch, COMMITS_KEY, EVENT_PREFIX, META_KEY, Op, RUN_KEY, SOURCE_KEY, SOURCE_TREE,
     STEP_PREFIX,
@@ -192,6 +193,9 @@ impl SledStore {
             .map_err(|e| db_error(&path, e))?;
         let logged = recover_log(&db, &log, &path, &data_file)?;
         let commits = logged.unwrap_or(journaled);
+        if aging::drop_leftover(&db).map_err(|e| db_error(&path, e))? {
+            tracing::info!(path = %path.display(), "dropped the aging tree a crash left behind");
+        }
         restamp_run_record(&db, &path, &data_file)?;
         let watermark_path = path.join(WATERMARK_FILE);
         if let Some(acknowledged) = read_watermark(&watermark_path)?
@@ -517,6 +521,12 @@ impl Committer {
                     writer.write_watermark();
                 }
             }
+            if let Some(writer) = writer.as_mut()
+                && outcome.is_ok()
+                && writer.commits == aging::AGE_AFTER_COMMITS
+            {
+                writer.age();
+            }
         }
     }
 }
@@ -638,6 +648,37 @@ impl Writer {
             self.blobs.sync_new().map_err(|e| e.to_string())?;
         }
         Ok(())
+    }
+
+    /// Ages the young database once (see the aging module), after the commit that made it due
+    /// was answered. A failure is only logged: the next commit meets any real trouble itself. A
+    /// panicking sled poisons the store, as in a commit.
+    fn age(&mut self) {
+        let started = std::time::Instant::now();
+        // Aging writes pages of another tree than the commit log. They stay far below sled's blob
+        // threshold, but the blob directory is checked again for a window as after opening, so
+        // that no reasoning about the commit log's leaves has to cover them.
+        self.blobs_possible_until = self.log_inserts + BLOB_WINDOW;
+        match catch_unwind(AssertUnwindSafe(|| aging::age(&self.db))) {
+            Ok(Ok(())) => tracing::debug!(
+                run_id = %self.run_id,
+                elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+                "aged the run database"
+            ),
+            Ok(Err(error)) => tracing::warn!(
+                run_id = %self.run_id,
+                error = %db_error(&self.path, error),
+                "could not age the run database; carrying on"
+            ),
+            Err(panic) => {
+                let reason = format!(
+                    "sled panicked while aging the database: {}",
+                    panic_message(&panic)
+                );
+                tracing::error!(run_id = %self.run_id, %reason, "store poisoned");
+                self.poisoned = Some(reason);
+            }
+        }
     }
 
     /// Records that `self.commits` group commits are durable. The count is written twice so

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::records::{EventRecord, RunStatus, StepStatus};
 use super::*;
-use super::{batch, commit_log, journal};
+use super::{aging, batch, commit_log, journal};
 
 fn sample_run(run_id: RunId) -> RunRecord {
     RunRecord {
@@ -1215,4 +1215,77 @@ fn a_commit_outside_any_tokio_runtime_is_made_inline() {
     store.close().unwrap();
     let store = open_result(&data, run_id).unwrap();
     assert_eq!(store.load_steps().unwrap().len(), 1);
+}
+
+#[test]
+fn a_run_database_is_aged_once_after_its_first_commits_and_keeps_every_record() {
+    let temp = tempfile::tempdir().unwrap();
+    let data = DataDir::new(temp.path());
+    let run = sample_run(RunId::new());
+    let rt = runtime();
+    let data_file = data.run_dir(&run.run_id).join("db");
+    let commits = aging::AGE_AFTER_COMMITS + 10;
+    let mut size_before_aging = 0;
+    {
+        let store = SledStore::create(&data, &run).unwrap();
+        rt.block_on(async {
+            for n in 0..commits {
+                let mut batch = Batch::new();
+                batch
+                    .put_step(&step("s", Some(n as usize), StepStatus::Succeeded))
+                    .append_event(&event("step.status", n));
+                store.commit(batch).await.unwrap();
+                if n + 1 == aging::AGE_AFTER_COMMITS - 1 {
+                    size_before_aging = fs::metadata(&data_file).unwrap().len();
+                }
+            }
+        });
+        store.close().unwrap();
+    }
+    // Aging wrote its megabytes of throw-away log (the run's own commits write far less)...
+    let size_after = fs::metadata(&data_file).unwrap().len();
+    assert!(
+        size_after >= size_before_aging + 2 * 1024 * 1024,
+        "the data file grew from {size_before_aging} to {size_after} bytes only"
+    );
+    // ...and left neither its tree nor any trace in the run's records.
+    {
+        let db = raw_db(&data.run_dir(&run.run_id));
+        assert!(
+            !db.tree_names()
+                .iter()
+                .any(|name| name.as_ref() == aging::TREE)
+        );
+    }
+    let store = SledStore::open(&data, run.run_id).unwrap();
+    assert_eq!(store.load_run().unwrap(), run);
+    assert_eq!(store.load_steps().unwrap().len(), commits as usize);
+    assert_eq!(store.load_events(0).unwrap().len(), commits as usize);
+    store.close().unwrap();
+}
+
+#[test]
+fn an_aging_tree_left_by_a_crash_is_dropped_on_open() {
+    let (_temp, data, run_id) = closed_run();
+    with_raw_db(&data, run_id, |db| {
+        let tree = db.open_tree(aging::TREE).unwrap();
+        for index in 0u32..100 {
+            tree.insert(index.to_be_bytes(), &[0u8; 500][..]).unwrap();
+        }
+    });
+    let store = SledStore::open(&data, run_id).unwrap();
+    assert_eq!(store.load_run().unwrap().run_id, run_id);
+    let rt = runtime();
+    rt.block_on(async {
+        let mut batch = Batch::new();
+        batch.put_step(&step("a", None, StepStatus::Succeeded));
+        store.commit(batch).await.unwrap();
+    });
+    store.close().unwrap();
+    let db = raw_db(&data.run_dir(&run_id));
+    assert!(
+        !db.tree_names()
+            .iter()
+            .any(|name| name.as_ref() == aging::TREE)
+    );
 }
