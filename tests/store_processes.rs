@@ -1,5 +1,5 @@
 //! The store across real processes: a run database survives SIGKILL with every acknowledged
-//! commit, a held run database and held locks are refused to other processes, run keys yield one
+//! commit (also while it is being aged), a held run database and held locks are refused to other processes, run keys yield one
 //! run when claimed concurrently, and concurrent audit appends from several processes keep one
 //! intact chain.
 //!
@@ -313,5 +313,93 @@ fn concurrent_audit_appends_from_several_processes_keep_one_chain() {
     match log.verify(None).unwrap() {
         Verification::Intact { entries, .. } => assert_eq!(entries, 3 * count),
         broken => panic!("{broken:?}"),
+    }
+}
+
+#[test]
+fn a_kill_while_the_run_database_is_aged_loses_nothing_and_the_run_goes_on() {
+    // The child reports commit number n + 1 as "committed n"; aging follows the due commit.
+    let last_before_aging = usize::try_from(drbook::store::AGE_AFTER_COMMITS).unwrap() - 1;
+    // Killed once the data file grew this much after the due commit: while the throw-away
+    // entries are written and flushed (aging writes ~6 MiB), while their tree is dropped, or
+    // at once.
+    for grown_kib in [0u64, 256, 1024, 2048, 3072, 4096, 5120, 6144] {
+        let temp = tempfile::tempdir().unwrap();
+        let data = DataDir::new(temp.path());
+        let run_id = RunId::new();
+        SledStore::create(&data, &sample_run(run_id))
+            .unwrap()
+            .close()
+            .unwrap();
+        let data_file = data.run_dir(&run_id).join("db");
+        let env = [("DRBOOK_TEST_RUN_ID", run_id.to_string())];
+        let mut child = ChildProcess::spawn("commit-forever", temp.path(), &env);
+        child.expect("driving");
+        loop {
+            let line = child.next().expect("child exited early");
+            let n: usize = line.strip_prefix("committed ").unwrap().parse().unwrap();
+            if n == last_before_aging {
+                break;
+            }
+        }
+        let before = std::fs::metadata(&data_file).unwrap().len();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while std::fs::metadata(&data_file).unwrap().len() < before + grown_kib * 1024
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::yield_now();
+        }
+        child.kill();
+
+        let store = SledStore::open(&data, run_id).unwrap();
+        let steps = store.load_steps().unwrap();
+        assert!(
+            steps.len() > last_before_aging,
+            "killed {grown_kib} KiB into aging: only {} of {} acknowledged steps left",
+            steps.len(),
+            last_before_aging + 1
+        );
+        for n in 0..=last_before_aging {
+            assert!(
+                store.get_step(&StepKey::item("s", n)).unwrap().is_some(),
+                "killed {grown_kib} KiB into aging: acknowledged step {n} lost"
+            );
+        }
+        let events = store.load_events(0).unwrap();
+        assert_eq!(events.len(), steps.len(), "one event per committed step");
+        // The run goes on.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let mut step = StepRecord::pending(&StepKey::single("after"));
+        step.status = StepStatus::Succeeded;
+        let mut batch = Batch::new();
+        batch.put_step(&step);
+        runtime.block_on(store.commit(batch)).unwrap();
+        store.close().unwrap();
+        let store = SledStore::open(&data, run_id).unwrap();
+        assert!(store.get_step(&StepKey::single("after")).unwrap().is_some());
+        store.close().unwrap();
+        // Nothing of the aging is left once the run was opened again. (sled's I/O threads may
+        // hold the file a moment after the close.)
+        let db = loop {
+            match sled::open(data.run_dir(&run_id)) {
+                Ok(db) => break db,
+                Err(error)
+                    if error.to_string().contains("could not acquire lock")
+                        && std::time::Instant::now()
+                            < deadline + std::time::Duration::from_secs(5) =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+                Err(error) => panic!("sled cannot open the run: {error}"),
+            }
+        };
+        assert!(
+            !db.tree_names()
+                .iter()
+                .any(|name| name.as_ref() == b"drbook-aging"),
+            "killed {grown_kib} KiB into aging: the aging tree is still there"
+        );
     }
 }

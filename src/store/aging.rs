@@ -26,7 +26,7 @@
 pub(super) const TREE: &[u8] = b"drbook-aging";
 
 /// A run's database is aged right after this many group commits.
-pub(super) const AGE_AFTER_COMMITS: u64 = 256;
+pub const AGE_AFTER_COMMITS: u64 = 256;
 
 /// Throw-away entries written, of [`VALUE_BYTES`] each: about 6 MiB of sled log with its page
 /// rewrites, enough free segments for a few thousand later commits. (Fewer or larger entries,

@@ -73,6 +73,7 @@ mod sled_store;
 
 use std::future::Future;
 
+pub use aging::AGE_AFTER_COMMITS;
 pub use batch::Batch;
 pub use data_dir::DataDir;
 pub use error::{Error, Result};
