@@ -190,8 +190,8 @@ fn child_process_entry_point() {
     }
 }
 
-#[test]
-fn every_acknowledged_commit_survives_sigkill_and_the_run_resumes() {
+/// A new run's database, created and closed, in a fresh data directory.
+fn closed_run() -> (tempfile::TempDir, DataDir, RunId) {
     let temp = tempfile::tempdir().unwrap();
     let data = DataDir::new(temp.path());
     let run_id = RunId::new();
@@ -199,6 +199,38 @@ fn every_acknowledged_commit_survives_sigkill_and_the_run_resumes() {
         .unwrap()
         .close()
         .unwrap();
+    (temp, data, run_id)
+}
+
+/// Checks that the steps a "commit-forever" child acknowledged up to `acknowledged` (and their
+/// events, numbered without gaps) are all in `store`; returns the number of steps it holds.
+fn assert_acknowledged_kept(store: &SledStore, acknowledged: usize, context: &str) -> usize {
+    let steps = store.load_steps().unwrap();
+    for n in 0..=acknowledged {
+        assert!(
+            store.get_step(&StepKey::item("s", n)).unwrap().is_some(),
+            "{context}: acknowledged step {n} lost"
+        );
+    }
+    let events = store.load_events(0).unwrap();
+    assert_eq!(
+        events.len(),
+        steps.len(),
+        "{context}: one event per committed step"
+    );
+    assert!(
+        events
+            .iter()
+            .enumerate()
+            .all(|(i, e)| e.seq == i as u64 + 1),
+        "{context}: event numbers stay gap-free across crashes"
+    );
+    steps.len()
+}
+
+#[test]
+fn every_acknowledged_commit_survives_sigkill_and_the_run_resumes() {
+    let (temp, data, run_id) = closed_run();
     let env = [("DRBOOK_TEST_RUN_ID", run_id.to_string())];
 
     let mut acknowledged = 0;
@@ -231,23 +263,8 @@ fn every_acknowledged_commit_survives_sigkill_and_the_run_resumes() {
         child.kill();
 
         let store = SledStore::open(&data, run_id).unwrap();
-        let steps = store.load_steps().unwrap();
-        for n in 0..=acknowledged {
-            assert!(
-                store.get_step(&StepKey::item("s", n)).unwrap().is_some(),
-                "round {round}: acknowledged step {n} lost"
-            );
-        }
-        let events = store.load_events(0).unwrap();
-        assert_eq!(events.len(), steps.len(), "one event per committed step");
-        assert!(
-            events
-                .iter()
-                .enumerate()
-                .all(|(i, e)| e.seq == i as u64 + 1),
-            "event numbers stay gap-free across crashes"
-        );
-        acknowledged = steps.len() - 1;
+        let steps = assert_acknowledged_kept(&store, acknowledged, &format!("round {round}"));
+        acknowledged = steps - 1;
         store.close().unwrap();
 
         // The lock outlived the process, for the resumed run only.
@@ -324,13 +341,7 @@ fn a_kill_while_the_run_database_is_aged_loses_nothing_and_the_run_goes_on() {
     // entries are written and flushed (aging writes ~6 MiB), while their tree is dropped, or
     // at once.
     for grown_kib in [0u64, 256, 1024, 2048, 3072, 4096, 5120, 6144] {
-        let temp = tempfile::tempdir().unwrap();
-        let data = DataDir::new(temp.path());
-        let run_id = RunId::new();
-        SledStore::create(&data, &sample_run(run_id))
-            .unwrap()
-            .close()
-            .unwrap();
+        let (temp, data, run_id) = closed_run();
         let data_file = data.run_dir(&run_id).join("db");
         let env = [("DRBOOK_TEST_RUN_ID", run_id.to_string())];
         let mut child = ChildProcess::spawn("commit-forever", temp.path(), &env);
@@ -352,21 +363,11 @@ fn a_kill_while_the_run_database_is_aged_loses_nothing_and_the_run_goes_on() {
         child.kill();
 
         let store = SledStore::open(&data, run_id).unwrap();
-        let steps = store.load_steps().unwrap();
-        assert!(
-            steps.len() > last_before_aging,
-            "killed {grown_kib} KiB into aging: only {} of {} acknowledged steps left",
-            steps.len(),
-            last_before_aging + 1
+        assert_acknowledged_kept(
+            &store,
+            last_before_aging,
+            &format!("killed {grown_kib} KiB into aging"),
         );
-        for n in 0..=last_before_aging {
-            assert!(
-                store.get_step(&StepKey::item("s", n)).unwrap().is_some(),
-                "killed {grown_kib} KiB into aging: acknowledged step {n} lost"
-            );
-        }
-        let events = store.load_events(0).unwrap();
-        assert_eq!(events.len(), steps.len(), "one event per committed step");
         // The run goes on.
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
