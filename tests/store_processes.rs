@@ -383,13 +383,13 @@ fn a_kill_while_the_run_database_is_aged_loses_nothing_and_the_run_goes_on() {
         store.close().unwrap();
         // Nothing of the aging is left once the run was opened again. (sled's I/O threads may
         // hold the file a moment after the close.)
+        let reopen_deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         let db = loop {
             match sled::open(data.run_dir(&run_id)) {
                 Ok(db) => break db,
                 Err(error)
                     if error.to_string().contains("could not acquire lock")
-                        && std::time::Instant::now()
-                            < deadline + std::time::Duration::from_secs(5) =>
+                        && std::time::Instant::now() < reopen_deadline =>
                 {
                     std::thread::sleep(std::time::Duration::from_millis(2));
                 }

@@ -510,22 +510,17 @@ impl Committer {
                 Some(writer) => writer.commit_group(&mut group),
                 None => Err("the store was closed".to_owned()),
             };
-            if let Some(writer) = writer.as_ref() {
+            if let Some(writer) = writer.as_mut() {
                 if outcome.is_ok() {
                     self.acknowledged.store(writer.commits, Ordering::Release);
                 }
                 writer.answer(group, &outcome);
                 // After the answers, so that it overlaps with the callers preparing their next
-                // batch.
+                // batch (and the callers never wait for the aging).
                 if outcome.is_ok() {
                     writer.write_watermark();
+                    writer.age_if_due();
                 }
-            }
-            if let Some(writer) = writer.as_mut()
-                && outcome.is_ok()
-                && writer.commits == aging::AGE_AFTER_COMMITS
-            {
-                writer.age();
             }
         }
     }
@@ -650,10 +645,13 @@ impl Writer {
         Ok(())
     }
 
-    /// Ages the young database once (see the aging module), after the commit that made it due
-    /// was answered. A failure is only logged: the next commit meets any real trouble itself. A
-    /// panicking sled poisons the store, as in a commit.
-    fn age(&mut self) {
+    /// Ages the young database once (see the aging module) if the commit just answered made it
+    /// due. A failure is only logged: the next commit meets any real trouble itself. A panicking
+    /// sled poisons the store, as in a commit.
+    fn age_if_due(&mut self) {
+        if self.commits != aging::AGE_AFTER_COMMITS {
+            return;
+        }
         let started = std::time::Instant::now();
         // Aging writes pages of another tree than the commit log. They stay far below sled's blob
         // threshold, but the blob directory is checked again for a window as after opening, so
